@@ -18,6 +18,7 @@ pub mod backend;
 pub mod barrier;
 pub mod device;
 pub mod discovery;
+pub mod hisi;
 pub mod numa;
 pub mod queue;
 pub mod region;
