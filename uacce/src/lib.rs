@@ -16,6 +16,7 @@
 
 pub mod backend;
 pub mod barrier;
+pub mod comp;
 pub mod device;
 pub mod discovery;
 pub mod hisi;
