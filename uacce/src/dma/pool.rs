@@ -1,0 +1,553 @@
+//! [`BlockPool`]: fixed-size blocks of device-visible memory with a lock-free
+//! free list.
+//!
+//! * Blocks are carved from the SS region (non-SVA) or from anonymous memory
+//!   (SVA). A block whose bytes are not DMA-contiguous is never handed out:
+//!   construction asks the address space for each block's DMA address and
+//!   skips the blocks that straddle a discontinuity (as UADK does).
+//! * The free list is a `crossbeam_queue::ArrayQueue` of block indices; taking
+//!   and returning a block is one lock-free pop or push. A lock and a condition
+//!   variable exist only for threads that wait for a block ([`BlockPool::alloc`])
+//!   and for the release that wakes them.
+//! * No holder ever sees an earlier holder's data. Each free block carries the
+//!   extent that was ever exposed to software or the device ("dirty"); taking a
+//!   block zeroes that extent, except the prefix that the new holder overwrites
+//!   at once (bounce copies), so equal-size bounce chunks cost no extra memset.
+//! * A block keeps the memory alive: the pool owns the mapping (the SS region
+//!   is an `Arc`), and every block owns a reference to the pool.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering, fence};
+use std::time::{Duration, Instant};
+
+use crossbeam_queue::ArrayQueue;
+use parking_lot::{Condvar, Mutex};
+
+use super::{DmaAddr, DmaBuf, DmaError};
+use crate::region::{SharedMemory, SsRegion};
+
+/// The memory a pool is carved from.
+#[derive(Debug)]
+pub(crate) enum Backing {
+    /// The queue's SS region (non-SVA modes).
+    Ss(Arc<SsRegion>),
+    /// Ordinary anonymous memory of the process (SVA mode).
+    Anonymous(SharedMemory),
+}
+
+impl Backing {
+    fn mem(&self) -> &SharedMemory {
+        match self {
+            Backing::Ss(ss) => ss,
+            Backing::Anonymous(mem) => mem,
+        }
+    }
+}
+
+/// A free block: its index and how many leading bytes may hold old data.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    index: u32,
+    dirty: u32,
+}
+
+struct PoolInner {
+    backing: Backing,
+    block_size: usize,
+    /// Offset of block `i` in the backing memory.
+    offsets: Box<[usize]>,
+    /// DMA address of block `i`.
+    dmas: Box<[DmaAddr]>,
+    free: ArrayQueue<Slot>,
+    /// Threads inside the slow path of `alloc`.
+    waiters: AtomicUsize,
+    lock: Mutex<()>,
+    freed: Condvar,
+    skipped: usize,
+}
+
+impl PoolInner {
+    fn release(&self, slot: Slot) {
+        // Every index lives either in one Block or in the queue, and the queue
+        // holds them all, so this push always finds room.
+        let pushed = self.free.push(slot);
+        debug_assert!(pushed.is_ok(), "DMA pool free list overflow");
+        // Pairs with the fence in `wait_for_block`: either this load sees the
+        // waiter's increment, or the waiter's pop sees this push.
+        fence(Ordering::SeqCst);
+        if self.waiters.load(Ordering::Relaxed) > 0 {
+            // Taking the lock orders the notify after the waiter started waiting.
+            let _guard = self.lock.lock();
+            self.freed.notify_all();
+        }
+    }
+}
+
+/// How a taken block is prepared.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Prepare {
+    /// All bytes read as zero.
+    Zeroed,
+    /// The caller overwrites the first `n` bytes at once; the rest reads as zero.
+    Overwrite(usize),
+}
+
+/// One block, owned by one holder; returns to the pool when dropped.
+pub(crate) struct Block {
+    pool: Arc<PoolInner>,
+    index: u32,
+    /// Bytes from the start that may hold data when the block is returned.
+    dirty: usize,
+}
+
+impl Block {
+    pub(crate) fn offset(&self) -> usize {
+        self.pool.offsets[self.index as usize]
+    }
+
+    pub(crate) fn dma_addr(&self) -> DmaAddr {
+        self.pool.dmas[self.index as usize]
+    }
+
+    pub(crate) fn mem(&self) -> &SharedMemory {
+        self.pool.backing.mem()
+    }
+
+    /// Virtual address of the first byte.
+    pub(crate) fn va(&self) -> usize {
+        self.mem().as_ptr() as usize + self.offset()
+    }
+
+    /// Records that the first `n` bytes may now hold data (from software or
+    /// from the device).
+    pub(crate) fn mark_dirty(&mut self, n: usize) {
+        self.dirty = self.dirty.max(n.min(self.pool.block_size));
+    }
+
+    pub(crate) fn belongs_to(&self, pool: &BlockPool) -> bool {
+        Arc::ptr_eq(&self.pool, &pool.inner)
+    }
+
+    /// Never returns the block to the pool, for when the device may still
+    /// access it (a request that timed out). The memory stays mapped for the
+    /// life of the process.
+    pub(crate) fn abandon(self) {
+        std::mem::forget(self);
+    }
+
+    fn prepare(&mut self, how: Prepare) -> Result<(), DmaError> {
+        let keep = match how {
+            Prepare::Zeroed => 0,
+            Prepare::Overwrite(n) => n.min(self.pool.block_size),
+        };
+        if self.dirty > keep {
+            self.mem()
+                .fill(self.offset() + keep, self.dirty - keep, 0)?;
+        }
+        self.dirty = keep;
+        Ok(())
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        // `dirty <= block_size <= 16 MiB`, so it fits.
+        let slot = Slot {
+            index: self.index,
+            dirty: self.dirty as u32,
+        };
+        self.pool.release(slot);
+    }
+}
+
+impl std::fmt::Debug for Block {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Block")
+            .field("index", &self.index)
+            .field("dma", &self.dma_addr())
+            .field("dirty", &self.dirty)
+            .finish()
+    }
+}
+
+/// A pool of fixed-size DMA blocks. Cloning shares the pool.
+#[derive(Clone)]
+pub struct BlockPool {
+    inner: Arc<PoolInner>,
+}
+
+impl std::fmt::Debug for BlockPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockPool")
+            .field("block_size", &self.inner.block_size)
+            .field("capacity", &self.capacity())
+            .field("available", &self.available())
+            .field("skipped", &self.inner.skipped)
+            .finish()
+    }
+}
+
+impl BlockPool {
+    /// Carves `backing` into blocks of `block_size` bytes, asking `translate`
+    /// for the DMA address of each; blocks it refuses (discontinuity, outside
+    /// the table) are skipped. `dirty_at_start`: whether the memory may hold
+    /// old data (SS memory) or is known to read as zero (fresh anonymous memory).
+    pub(crate) fn new(
+        device: &str,
+        backing: Backing,
+        block_size: usize,
+        dirty_at_start: bool,
+        translate: impl Fn(usize, usize) -> Result<DmaAddr, DmaError>,
+    ) -> Result<BlockPool, DmaError> {
+        let mem = backing.mem();
+        let base = mem.as_ptr() as usize;
+        let count = mem.len() / block_size;
+        if u32::try_from(count).is_err() || u32::try_from(block_size).is_err() {
+            return Err(DmaError::BadConfig {
+                field: "memory_len",
+                value: mem.len(),
+                reason: "holds more than 2^32 blocks",
+            });
+        }
+        let mut offsets = Vec::with_capacity(count);
+        let mut dmas = Vec::with_capacity(count);
+        let mut skipped = 0;
+        for i in 0..count {
+            let offset = i * block_size;
+            match translate(base + offset, block_size) {
+                Ok(dma) => {
+                    offsets.push(offset);
+                    dmas.push(dma);
+                }
+                Err(DmaError::Straddles { .. } | DmaError::OutOfTable { .. }) => skipped += 1,
+                Err(e) => return Err(e),
+            }
+        }
+        if offsets.is_empty() {
+            return Err(DmaError::NoUsableBlocks {
+                device: device.to_owned(),
+                block_size,
+                memory_len: mem.len(),
+            });
+        }
+        let free = ArrayQueue::new(offsets.len());
+        let dirty = if dirty_at_start { block_size as u32 } else { 0 };
+        for index in 0..offsets.len() as u32 {
+            let _ = free.push(Slot { index, dirty });
+        }
+        Ok(BlockPool {
+            inner: Arc::new(PoolInner {
+                backing,
+                block_size,
+                offsets: offsets.into(),
+                dmas: dmas.into(),
+                free,
+                waiters: AtomicUsize::new(0),
+                lock: Mutex::new(()),
+                freed: Condvar::new(),
+                skipped,
+            }),
+        })
+    }
+
+    /// Size of every block in bytes: the largest [`DmaBuf`] and the largest
+    /// bounced chunk.
+    pub fn block_size(&self) -> usize {
+        self.inner.block_size
+    }
+
+    /// Number of usable blocks.
+    pub fn capacity(&self) -> usize {
+        self.inner.offsets.len()
+    }
+
+    /// Blocks free right now (a snapshot; other threads may change it).
+    pub fn available(&self) -> usize {
+        self.inner.free.len()
+    }
+
+    /// Blocks left out because their bytes are not DMA-contiguous.
+    pub fn skipped(&self) -> usize {
+        self.inner.skipped
+    }
+
+    /// A zeroed buffer of `len` bytes (at most [`block_size`](Self::block_size)),
+    /// or [`DmaError::PoolExhausted`] at once if no block is free. Lock-free.
+    pub fn try_alloc(&self, len: usize) -> Result<DmaBuf, DmaError> {
+        self.check_len(len)?;
+        let block = self.try_take(Prepare::Zeroed)?;
+        Ok(DmaBuf::new(block, len))
+    }
+
+    /// Like [`try_alloc`](Self::try_alloc), but when every block is in use,
+    /// waits up to `timeout` for one to be freed (back-pressure), then fails
+    /// with [`DmaError::PoolTimeout`]. The wait is the only place a lock is taken.
+    pub fn alloc(&self, len: usize, timeout: Duration) -> Result<DmaBuf, DmaError> {
+        self.check_len(len)?;
+        let block = self.take(Prepare::Zeroed, timeout)?;
+        Ok(DmaBuf::new(block, len))
+    }
+
+    fn check_len(&self, len: usize) -> Result<(), DmaError> {
+        if len > self.inner.block_size {
+            return Err(DmaError::TooLarge {
+                len,
+                block_size: self.inner.block_size,
+            });
+        }
+        Ok(())
+    }
+
+    fn block(&self, slot: Slot, how: Prepare) -> Result<Block, DmaError> {
+        let mut block = Block {
+            pool: self.inner.clone(),
+            index: slot.index,
+            dirty: slot.dirty as usize,
+        };
+        // On failure `block` drops and goes back with its dirty mark intact.
+        block.prepare(how)?;
+        Ok(block)
+    }
+
+    /// Takes a block without waiting.
+    pub(crate) fn try_take(&self, how: Prepare) -> Result<Block, DmaError> {
+        match self.inner.free.pop() {
+            Some(slot) => self.block(slot, how),
+            None => Err(DmaError::PoolExhausted {
+                blocks: self.capacity(),
+            }),
+        }
+    }
+
+    /// Takes a block, waiting up to `timeout` if none is free.
+    pub(crate) fn take(&self, how: Prepare, timeout: Duration) -> Result<Block, DmaError> {
+        if let Some(slot) = self.inner.free.pop() {
+            return self.block(slot, how);
+        }
+        if timeout.is_zero() {
+            return Err(DmaError::PoolExhausted {
+                blocks: self.capacity(),
+            });
+        }
+        let slot = self.wait_for_block(timeout)?;
+        self.block(slot, how)
+    }
+
+    #[cold]
+    fn wait_for_block(&self, timeout: Duration) -> Result<Slot, DmaError> {
+        let inner = &*self.inner;
+        let start = Instant::now();
+        let deadline = start.checked_add(timeout);
+        let mut guard = inner.lock.lock();
+        inner.waiters.fetch_add(1, Ordering::Relaxed);
+        // Pairs with the fence in `release` (see there).
+        fence(Ordering::SeqCst);
+        let result = loop {
+            if let Some(slot) = inner.free.pop() {
+                break Ok(slot);
+            }
+            let timed_out = match deadline {
+                Some(deadline) => inner.freed.wait_until(&mut guard, deadline).timed_out(),
+                None => {
+                    inner.freed.wait(&mut guard);
+                    false
+                }
+            };
+            if timed_out {
+                break inner.free.pop().ok_or_else(|| DmaError::PoolTimeout {
+                    blocks: inner.offsets.len(),
+                    waited: start.elapsed(),
+                });
+            }
+        };
+        inner.waiters.fetch_sub(1, Ordering::Relaxed);
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::region::{Mapping, RegionKind};
+    use memmap2::{MmapOptions, MmapRaw};
+    use std::sync::Barrier;
+    use std::thread;
+
+    const BS: usize = 64 << 10;
+
+    fn anon_pool(blocks: usize, dirty: bool) -> BlockPool {
+        let raw = MmapRaw::from(MmapOptions::new().len(blocks * BS).map_anon().unwrap());
+        let mem = SharedMemory::new(Mapping::from_mmap(raw), RegionKind::Ss);
+        BlockPool::new("test", Backing::Anonymous(mem), BS, dirty, |va, _| {
+            Ok(DmaAddr::new(va as u64))
+        })
+        .unwrap()
+    }
+
+    fn all_zero(buf: &DmaBuf) -> bool {
+        let mut out = vec![0xffu8; buf.len()];
+        buf.read_at(0, &mut out).unwrap();
+        out.iter().all(|&b| b == 0)
+    }
+
+    #[test]
+    fn reused_blocks_read_as_zero() {
+        let pool = anon_pool(1, false);
+        let mut a = pool.try_alloc(BS).unwrap();
+        a.write_at(0, &vec![0xa5; BS]).unwrap();
+        let dma = a.dma_addr();
+        drop(a);
+        // The only block comes back: same memory, but no trace of the old data.
+        let b = pool.try_alloc(BS).unwrap();
+        assert_eq!(b.dma_addr(), dma);
+        assert!(all_zero(&b));
+    }
+
+    #[test]
+    fn overwrite_preparation_zeroes_only_the_stale_tail() {
+        let pool = anon_pool(1, false);
+        let mut a = pool.try_take(Prepare::Zeroed).unwrap();
+        a.mem().fill(a.offset(), BS, 0x77).unwrap();
+        a.mark_dirty(BS);
+        drop(a);
+        let b = pool.try_take(Prepare::Overwrite(100)).unwrap();
+        let mut out = vec![0u8; BS];
+        b.mem().read_bytes(b.offset(), &mut out).unwrap();
+        // The first 100 bytes are the caller's to overwrite; everything after is clean.
+        assert!(out[100..].iter().all(|&x| x == 0));
+        assert_eq!(b.dirty, 100);
+    }
+
+    #[test]
+    fn ss_memory_is_zeroed_before_first_use() {
+        let pool = anon_pool(2, true);
+        // Scribble over the backing as if the kernel had left data there.
+        let mem = pool.inner.backing.mem();
+        mem.fill(0, mem.len(), 0xee).unwrap();
+        let a = pool.try_alloc(10).unwrap();
+        let b = pool.try_alloc(BS).unwrap();
+        assert!(all_zero(&a) && all_zero(&b));
+    }
+
+    #[test]
+    fn exhaustion_is_reported_at_once_and_after_timeout() {
+        let pool = anon_pool(2, false);
+        let a = pool.try_alloc(1).unwrap();
+        let _b = pool.try_alloc(1).unwrap();
+        assert_eq!(pool.available(), 0);
+        assert!(matches!(
+            pool.try_alloc(1),
+            Err(DmaError::PoolExhausted { blocks: 2 })
+        ));
+        let t = Instant::now();
+        match pool.alloc(1, Duration::from_millis(30)) {
+            Err(DmaError::PoolTimeout { blocks: 2, waited }) => {
+                assert!(waited >= Duration::from_millis(30))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(t.elapsed() < Duration::from_secs(5));
+        assert!(matches!(
+            pool.alloc(1, Duration::ZERO),
+            Err(DmaError::PoolExhausted { .. })
+        ));
+        assert!(
+            matches!(pool.try_alloc(BS + 1), Err(DmaError::TooLarge { len, block_size: BS }) if len == BS + 1)
+        );
+        drop(a);
+        assert!(pool.try_alloc(1).is_ok());
+    }
+
+    #[test]
+    fn a_waiter_gets_the_block_another_thread_frees() {
+        let pool = anon_pool(1, false);
+        let held = pool.try_alloc(1).unwrap();
+        let p2 = pool.clone();
+        let waiter =
+            thread::spawn(move || p2.alloc(1, Duration::from_secs(20)).map(|b| b.dma_addr()));
+        // Give the waiter time to block, then free.
+        while pool.inner.waiters.load(Ordering::Relaxed) == 0 {
+            thread::yield_now();
+        }
+        let dma = held.dma_addr();
+        drop(held);
+        assert_eq!(waiter.join().unwrap().unwrap(), dma);
+    }
+
+    /// Two threads fight over a pool smaller than what they want at once; each
+    /// waits with a bounded timeout. Nothing may deadlock or lose a block, and
+    /// the test finishes in bounded time.
+    #[test]
+    fn two_threads_on_an_exhausted_pool_make_progress() {
+        let pool = anon_pool(3, false);
+        let barrier = Arc::new(Barrier::new(2));
+        let start = Instant::now();
+        let workers: Vec<_> = (0..2u8)
+            .map(|t| {
+                let pool = pool.clone();
+                let barrier = barrier.clone();
+                thread::spawn(move || {
+                    barrier.wait();
+                    let mut got = 0usize;
+                    for i in 0..2000usize {
+                        // Hold two blocks at a time (3 exist): the other thread
+                        // must wait for us and we for it.
+                        let a = pool.alloc(64, Duration::from_millis(200));
+                        let b = pool.alloc(64, Duration::from_millis(200));
+                        for mut buf in [a, b].into_iter().flatten() {
+                            assert!(all_zero(&buf), "stale data seen");
+                            buf.write_at(0, &[t.wrapping_add(i as u8) | 1; 64]).unwrap();
+                            got += 1;
+                        }
+                    }
+                    got
+                })
+            })
+            .collect();
+        let results: Vec<_> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+        assert!(start.elapsed() < Duration::from_secs(60));
+        // Every block is back and usable.
+        assert_eq!(pool.available(), 3);
+        let total: usize = results.iter().sum();
+        assert!(total > 2000, "too little progress: {total}");
+    }
+
+    #[test]
+    fn straddling_blocks_are_skipped() {
+        let raw = MmapRaw::from(MmapOptions::new().len(4 * BS).map_anon().unwrap());
+        let mem = SharedMemory::new(Mapping::from_mmap(raw), RegionKind::Ss);
+        let base = mem.as_ptr() as usize;
+        // Pretend block 1 crosses a discontinuity.
+        let pool = BlockPool::new("t", Backing::Anonymous(mem), BS, false, |va, len| {
+            if va == base + BS {
+                Err(DmaError::Straddles {
+                    va,
+                    len,
+                    boundary: va + 8,
+                })
+            } else {
+                Ok(DmaAddr::new(0x100_0000 + (va - base) as u64))
+            }
+        })
+        .unwrap();
+        assert_eq!((pool.capacity(), pool.skipped()), (3, 1));
+        let dmas: Vec<_> = (0..3)
+            .map(|_| pool.try_alloc(1).unwrap())
+            .map(|b| b.dma_addr().get())
+            .collect::<Vec<_>>();
+        assert!(!dmas.contains(&(0x100_0000 + BS as u64)));
+        // A translation failure of another kind is an error, not a skip.
+        let raw = MmapRaw::from(MmapOptions::new().len(BS).map_anon().unwrap());
+        let mem = SharedMemory::new(Mapping::from_mmap(raw), RegionKind::Ss);
+        let r = BlockPool::new("t", Backing::Anonymous(mem), BS, false, |va, len| {
+            Err(DmaError::AddressOverflow { va, len })
+        });
+        assert!(matches!(r, Err(DmaError::AddressOverflow { .. })));
+        let raw = MmapRaw::from(MmapOptions::new().len(BS).map_anon().unwrap());
+        let mem = SharedMemory::new(Mapping::from_mmap(raw), RegionKind::Ss);
+        let r = BlockPool::new("t", Backing::Anonymous(mem), BS, false, |va, len| {
+            Err(DmaError::OutOfTable { va, len })
+        });
+        assert!(matches!(r, Err(DmaError::NoUsableBlocks { .. })));
+    }
+}
