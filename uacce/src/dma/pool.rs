@@ -74,9 +74,30 @@ impl Slot {
     }
 }
 
-/// The hot slots, on one cache line of their own.
-#[repr(align(64))]
-struct Hot([AtomicU64; HOT]);
+/// One hot slot on a cache line of its own (128 bytes: the pair of 64-byte
+/// lines that arm64 and x86 prefetchers move together), so threads using
+/// different slots do not slow each other down.
+#[repr(align(128))]
+struct HotSlot(AtomicU64);
+
+/// The hot slot a thread tries first: threads are spread over the slots, so
+/// two threads each reusing their own recent blocks touch different lines.
+fn home_slot() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static HOME: usize = NEXT.fetch_add(1, Ordering::Relaxed) % HOT;
+    }
+    HOME.with(|h| *h)
+}
+
+/// The slow-path state, away from the hot slots' lines.
+#[repr(align(128))]
+struct Waiting {
+    /// Threads inside the slow path of `alloc`.
+    waiters: AtomicUsize,
+    lock: Mutex<()>,
+    freed: Condvar,
+}
 
 struct PoolInner {
     backing: Backing,
@@ -85,12 +106,9 @@ struct PoolInner {
     offsets: Box<[usize]>,
     /// DMA address of block `i`.
     dmas: Box<[DmaAddr]>,
-    hot: Hot,
+    hot: [HotSlot; HOT],
     free: ArrayQueue<Slot>,
-    /// Threads inside the slow path of `alloc`.
-    waiters: AtomicUsize,
-    lock: Mutex<()>,
-    freed: Condvar,
+    waiting: Waiting,
     skipped: usize,
 }
 
@@ -98,7 +116,9 @@ impl PoolInner {
     /// Takes a free block: a hot one if any, else the queue's oldest.
     #[inline]
     fn pop_free(&self) -> Option<Slot> {
-        for h in &self.hot.0 {
+        let home = home_slot();
+        for i in 0..HOT {
+            let h = &self.hot[(home + i) % HOT].0;
             // The plain load keeps empty slots from bouncing between caches.
             // Acquire pairs with the Release that put the block there, so the
             // previous holder's writes to the block happen before ours.
@@ -116,7 +136,9 @@ impl PoolInner {
     #[inline]
     fn push_free(&self, slot: Slot) {
         let v = slot.pack();
-        for h in &self.hot.0 {
+        let home = home_slot();
+        for i in 0..HOT {
+            let h = &self.hot[(home + i) % HOT].0;
             if h.load(Ordering::Relaxed) == NO_SLOT
                 && h.compare_exchange(NO_SLOT, v, Ordering::Release, Ordering::Relaxed)
                     .is_ok()
@@ -135,10 +157,10 @@ impl PoolInner {
         // Pairs with the fence in `wait_for_block`: either this load sees the
         // waiter's increment, or the waiter's pop sees this push.
         fence(Ordering::SeqCst);
-        if self.waiters.load(Ordering::Relaxed) > 0 {
+        if self.waiting.waiters.load(Ordering::Relaxed) > 0 {
             // Taking the lock orders the notify after the waiter started waiting.
-            let _guard = self.lock.lock();
-            self.freed.notify_all();
+            let _guard = self.waiting.lock.lock();
+            self.waiting.freed.notify_all();
         }
     }
 }
@@ -301,11 +323,13 @@ impl BlockPool {
                 block_size,
                 offsets: offsets.into(),
                 dmas: dmas.into(),
-                hot: Hot([const { AtomicU64::new(NO_SLOT) }; HOT]),
+                hot: [const { HotSlot(AtomicU64::new(NO_SLOT)) }; HOT],
                 free,
-                waiters: AtomicUsize::new(0),
-                lock: Mutex::new(()),
-                freed: Condvar::new(),
+                waiting: Waiting {
+                    waiters: AtomicUsize::new(0),
+                    lock: Mutex::new(()),
+                    freed: Condvar::new(),
+                },
                 skipped,
             }),
         })
@@ -327,9 +351,8 @@ impl BlockPool {
         let hot = self
             .inner
             .hot
-            .0
             .iter()
-            .filter(|h| h.load(Ordering::Relaxed) != NO_SLOT)
+            .filter(|h| h.0.load(Ordering::Relaxed) != NO_SLOT)
             .count();
         self.inner.free.len() + hot
     }
@@ -406,8 +429,8 @@ impl BlockPool {
         let inner = &*self.inner;
         let start = Instant::now();
         let deadline = start.checked_add(timeout);
-        let mut guard = inner.lock.lock();
-        inner.waiters.fetch_add(1, Ordering::Relaxed);
+        let mut guard = inner.waiting.lock.lock();
+        inner.waiting.waiters.fetch_add(1, Ordering::Relaxed);
         // Pairs with the fence in `release` (see there).
         fence(Ordering::SeqCst);
         let result = loop {
@@ -415,9 +438,13 @@ impl BlockPool {
                 break Ok(slot);
             }
             let timed_out = match deadline {
-                Some(deadline) => inner.freed.wait_until(&mut guard, deadline).timed_out(),
+                Some(deadline) => inner
+                    .waiting
+                    .freed
+                    .wait_until(&mut guard, deadline)
+                    .timed_out(),
                 None => {
-                    inner.freed.wait(&mut guard);
+                    inner.waiting.freed.wait(&mut guard);
                     false
                 }
             };
@@ -428,7 +455,7 @@ impl BlockPool {
                 });
             }
         };
-        inner.waiters.fetch_sub(1, Ordering::Relaxed);
+        inner.waiting.waiters.fetch_sub(1, Ordering::Relaxed);
         result
     }
 }
@@ -566,7 +593,7 @@ mod tests {
         let waiter =
             thread::spawn(move || p2.alloc(1, Duration::from_secs(20)).map(|b| b.dma_addr()));
         // Give the waiter time to block, then free.
-        while pool.inner.waiters.load(Ordering::Relaxed) == 0 {
+        while pool.inner.waiting.waiters.load(Ordering::Relaxed) == 0 {
             thread::yield_now();
         }
         let dma = held.dma_addr();
