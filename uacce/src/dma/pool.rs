@@ -639,6 +639,40 @@ mod tests {
         assert!(total > 2000, "too little progress: {total}");
     }
 
+    /// Hold-and-wait: each thread holds one of two blocks and waits for a
+    /// second. With unbounded waiting this deadlocks; here both give up after
+    /// their timeout with a clear error, and the blocks are all back after.
+    #[test]
+    fn hold_and_wait_ends_with_timeouts_not_deadlock() {
+        let pool = anon_pool(2, false);
+        let barrier = Arc::new(Barrier::new(2));
+        let start = Instant::now();
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let pool = pool.clone();
+                let barrier = barrier.clone();
+                thread::spawn(move || {
+                    let held = pool.try_alloc(1).unwrap();
+                    barrier.wait();
+                    let second = pool.alloc(1, Duration::from_millis(100));
+                    drop(held);
+                    second.map(drop)
+                })
+            })
+            .collect();
+        let results: Vec<_> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+        assert!(start.elapsed() < Duration::from_secs(10));
+        // At least one thread timed out (both held a block while waiting);
+        // the other may have got the block the first released.
+        assert!(
+            results
+                .iter()
+                .any(|r| matches!(r, Err(DmaError::PoolTimeout { blocks: 2, .. }))),
+            "{results:?}"
+        );
+        assert_eq!(pool.available(), 2);
+    }
+
     #[test]
     fn straddling_blocks_are_skipped() {
         let raw = MmapRaw::from(MmapOptions::new().len(4 * BS).map_anon().unwrap());

@@ -1,30 +1,6 @@
-//! Staging: any user buffer, in every address mode, handed to the device as
-//! one [`DmaAddr`] (DESIGN.md decision 5).
-//!
-//! The ZIP driver's view, per request chunk of at most
-//! [`AddressSpace::chunk_limit`] bytes:
-//!
-//! ```text
-//! let src = space.stage_input(&input[..n])?;      // DmaAddr for the SQE's source
-//! let dst = space.stage_output(&mut out[..m])?;   // DmaAddr for the SQE's destination
-//! // write the SQE with src.dma_addr(), src.len(), dst.dma_addr(), dst.capacity();
-//! // ring the doorbell, wait for the completion, read `produced` from the SQE
-//! let produced = dst.finish(produced)?;           // copies out if it was bounced
-//! drop(src);                                       // or let it go out of scope
-//! ```
-//!
-//! Which path is taken:
-//!
-//! | mode | buffer | path |
-//! |---|---|---|
-//! | SVA | anything | zero copy (device address = virtual address); pages pre-faulted if [`DmaConfig::prefault`](super::DmaConfig::prefault) |
-//! | IOMMU / no-IOMMU | a [`DmaBuf`] of this queue, or bytes inside its SS region on one contiguous run | zero copy |
-//! | IOMMU / no-IOMMU | anything else | bounced through one pool block: input copied in now, output copied out by [`StagedOutput::finish`] |
-//!
-//! Guards must live until the device is done with the address (the request
-//! completed, or the queue was stopped). A guard whose request timed out and
-//! may still be touched by the device is given up with `abandon`, which keeps
-//! its bounce block out of the pool for good.
+//! Staging of user buffers: [`StagedInput`], [`StagedOutput`] and the
+//! `stage_*` methods of [`AddressSpace`]. The guide is in the
+//! [`dma` module docs](crate::dma#staging).
 
 use std::marker::PhantomData;
 
@@ -176,7 +152,7 @@ fn touch_for_write(buf: &mut [u8], page: usize) {
 }
 
 impl AddressSpace {
-    /// Stages `data` for the device to read; see the [module docs](self).
+    /// Stages `data` for the device to read; see [staging](crate::dma#staging).
     ///
     /// Zero copy in SVA mode (pre-faulted if configured) and for bytes inside
     /// this queue's SS region; otherwise copied into one pool block, which
@@ -230,7 +206,7 @@ impl AddressSpace {
         }
     }
 
-    /// Stages `out` for the device to write; see the [module docs](self).
+    /// Stages `out` for the device to write; see [staging](crate::dma#staging).
     ///
     /// Zero copy in SVA mode (pages write-touched if configured) and inside
     /// this queue's SS region; otherwise the device writes a zeroed pool block

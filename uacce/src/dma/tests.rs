@@ -376,6 +376,21 @@ fn no_shared_memory_device_gives_a_clear_error() {
 }
 
 #[test]
+fn buffers_keep_the_ss_memory_alive_after_the_queue_is_gone() {
+    let (mut q, side) = queue(0x2, Layout::Slices { granules: 2 });
+    let space = AddressSpace::new(&mut q, &small_config()).unwrap();
+    let mut buf = space.try_alloc_buf(4096).unwrap();
+    drop(space);
+    drop(q);
+    // The fake device's view holds its own reference; drop that too.
+    side.lock().mem = None;
+    buf.write_at(0, b"still mapped").unwrap();
+    let mut got = [0u8; 12];
+    buf.read_at(0, &mut got).unwrap();
+    assert_eq!(&got, b"still mapped");
+}
+
+#[test]
 fn one_address_space_per_queue() {
     let (mut q, _side) = queue(0x2, Layout::Slices { granules: 4 });
     let _space = AddressSpace::new(&mut q, &small_config()).unwrap();
