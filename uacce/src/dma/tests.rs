@@ -725,3 +725,16 @@ proptest! {
         prop_assert!(dst_backing[..skew].iter().chain(&dst_backing[skew + written..]).all(|&b| b == 0xc3));
     }
 }
+
+#[test]
+fn handles_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<AddressSpace>();
+    send_sync::<BlockPool>();
+    send_sync::<DmaBuf>();
+    send_sync::<DmaError>();
+    send_sync::<SliceTable>();
+    send::<StagedInput<'static>>();
+    send::<StagedOutput<'static>>();
+}
