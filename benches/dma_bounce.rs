@@ -52,6 +52,24 @@ fn bounce(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    // SVA staging is zero copy; what it costs is the pre-faulting touch of
+    // each page (16 pages of a resident 64 KiB buffer), with and without.
+    let mut g = c.benchmark_group("dma/sva_stage_64k");
+    for prefault in [true, false] {
+        let config = DmaConfig::default().with_prefault(prefault);
+        let sva = AddressSpace::sva("bench", 4096, &config).unwrap();
+        let name = if prefault { "prefault" } else { "no_prefault" };
+        g.bench_function(format!("in_out_{name}"), |b| {
+            b.iter(|| {
+                let src = sva.stage_input(black_box(&src)).unwrap();
+                let dst = sva.stage_output(black_box(&mut dst)).unwrap();
+                black_box((src.dma_addr(), dst.dma_addr()));
+                dst.finish(CHUNK).unwrap();
+            })
+        });
+    }
+    g.finish();
 }
 
 criterion_group!(benches, bounce);
