@@ -711,4 +711,38 @@ mod tests {
         });
         assert!(matches!(r, Err(DmaError::NoUsableBlocks { .. })));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+        /// Any sequence of allocations (of any length, then scribbled over)
+        /// and frees: a held block is never handed out again, every new
+        /// buffer reads as zero, and the free count always adds up.
+        #[test]
+        fn alloc_free_sequences_keep_the_pool_consistent(
+            ops in proptest::collection::vec((proptest::prelude::any::<bool>(), 0usize..=BS, 0usize..8), 1..80)
+        ) {
+            let pool = anon_pool(6, true);
+            let mut held: Vec<DmaBuf> = Vec::new();
+            for (alloc, len, pick) in ops {
+                if alloc {
+                    match pool.try_alloc(len) {
+                        Ok(mut buf) => {
+                            proptest::prop_assert!(held.len() < 6);
+                            proptest::prop_assert!(all_zero(&buf), "stale bytes in a new buffer");
+                            proptest::prop_assert!(held.iter().all(|h| h.dma_addr() != buf.dma_addr()));
+                            buf.fill(0, len, 0xa5).unwrap();
+                            held.push(buf);
+                        }
+                        Err(DmaError::PoolExhausted { blocks: 6 }) => proptest::prop_assert_eq!(held.len(), 6),
+                        Err(e) => proptest::prop_assert!(false, "{e}"),
+                    }
+                } else if !held.is_empty() {
+                    let i = pick % held.len();
+                    held.swap_remove(i);
+                }
+                proptest::prop_assert_eq!(pool.available(), 6 - held.len());
+            }
+        }
+    }
 }
