@@ -18,6 +18,8 @@ pub mod backend;
 pub mod barrier;
 pub mod device;
 pub mod discovery;
+#[cfg(feature = "emulator")]
+pub mod emu;
 pub mod queue;
 pub mod region;
 
