@@ -2,6 +2,8 @@
 
 fn main() {
     // replaced by the real CLI in the compression issue
-    let devices = uacce::discovery::list_default();
-    println!("{devices:?}");
+    match uacce::discovery::scan_default() {
+        Ok(scan) => println!("{:?}", scan.devices),
+        Err(e) => eprintln!("{e}"),
+    }
 }

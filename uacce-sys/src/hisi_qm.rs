@@ -138,6 +138,9 @@ pub mod cqe {
 }
 
 #[cfg(test)]
+// The request type is `c_ulong` on glibc and `c_int` on musl: the casts are
+// only no-ops on some targets.
+#[allow(clippy::unnecessary_cast)]
 mod tests {
     use super::*;
 
@@ -156,7 +159,10 @@ mod tests {
         assert!(HISI_QM_API_VER2_BASE.starts_with(HISI_QM_API_PREFIX));
         assert_eq!(QM_DOORBELL_OFFSET_V1, 0x340);
         assert_eq!(QM_DOORBELL_OFFSET_V2, 0x1000);
-        assert_eq!((QM_CQE_SIZE, QM_SQE_SIZE_ZIP_SEC, QM_SQE_SIZE_HPRE), (16, 128, 64));
+        assert_eq!(
+            (QM_CQE_SIZE, QM_SQE_SIZE_ZIP_SEC, QM_SQE_SIZE_HPRE),
+            (16, 128, 64)
+        );
         assert_eq!(QM_Q_DEPTH_DEFAULT, 1024);
         assert_eq!((cqe::SQ_HEAD, cqe::SQ_NUM, cqe::W7), (8, 10, 14));
         assert_eq!((dus_status::TX_FROM_END, dus_status::RX_FROM_END), (4, 8));

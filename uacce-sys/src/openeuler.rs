@@ -46,6 +46,9 @@ pub const UACCE_GRAN_SHIFT: u32 = 16;
 pub const UACCE_GRAN_NUM_MASK: u64 = 0xfff;
 
 #[cfg(test)]
+// The request type is `c_ulong` on glibc and `c_int` on musl: the casts are
+// only no-ops on some targets.
+#[allow(clippy::unnecessary_cast)]
 mod tests {
     use super::*;
 
@@ -61,7 +64,10 @@ mod tests {
         assert_eq!(UACCE_DEV_IOMMU, 0x80);
         assert_eq!(UACCE_QFRT_SS, 2);
         assert_eq!(UACCE_MAX_REGION_OLK, 3);
-        assert_eq!((UACCE_MODE_NOUACCE, UACCE_MODE_SVA, UACCE_MODE_NOIOMMU), (0, 1, 2));
+        assert_eq!(
+            (UACCE_MODE_NOUACCE, UACCE_MODE_SVA, UACCE_MODE_NOIOMMU),
+            (0, 1, 2)
+        );
         assert_eq!(UACCE_API_VER_NOIOMMU_SUBFIX, "_noiommu");
         assert_eq!(UACCE_GRAN_SIZE, 1 << UACCE_GRAN_SHIFT);
         assert_eq!(UACCE_GRAN_NUM_MASK, 0xfff);

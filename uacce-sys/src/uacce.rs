@@ -37,6 +37,9 @@ pub mod q_state {
 }
 
 #[cfg(test)]
+// The request type is `c_ulong` on glibc and `c_int` on musl: the casts are
+// only no-ops on some targets.
+#[allow(clippy::unnecessary_cast)]
 mod tests {
     use super::*;
 
@@ -53,7 +56,11 @@ mod tests {
         assert_eq!(UACCE_QFRT_DUS, 1);
         assert_eq!(UACCE_MAX_REGION_MAINLINE, 2);
         assert_eq!(
-            (q_state::UACCE_Q_ZOMBIE, q_state::UACCE_Q_INIT, q_state::UACCE_Q_STARTED),
+            (
+                q_state::UACCE_Q_ZOMBIE,
+                q_state::UACCE_Q_INIT,
+                q_state::UACCE_Q_STARTED
+            ),
             (0, 1, 2)
         );
     }

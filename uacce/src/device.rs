@@ -131,7 +131,9 @@ impl Api {
     /// kept verbatim with no version.
     pub fn parse(raw: &str) -> Api {
         let noiommu = raw.ends_with(openeuler::UACCE_API_VER_NOIOMMU_SUBFIX);
-        let base = raw.strip_suffix(openeuler::UACCE_API_VER_NOIOMMU_SUBFIX).unwrap_or(raw);
+        let base = raw
+            .strip_suffix(openeuler::UACCE_API_VER_NOIOMMU_SUBFIX)
+            .unwrap_or(raw);
         let hw = base
             .strip_prefix(hisi_qm::HISI_QM_API_PREFIX)
             .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
@@ -143,7 +145,11 @@ impl Api {
                 3 | 4 => Some(HwVersion::V3),
                 _ => Some(HwVersion::V5),
             });
-        Api { raw: raw.to_owned(), hw, noiommu }
+        Api {
+            raw: raw.to_owned(),
+            hw,
+            noiommu,
+        }
     }
 
     /// The api string exactly as read.

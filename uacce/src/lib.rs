@@ -20,6 +20,8 @@ pub mod device;
 pub mod discovery;
 #[cfg(feature = "emulator")]
 pub mod emu;
+pub mod hisi;
+pub mod numa;
 pub mod queue;
 pub mod region;
 

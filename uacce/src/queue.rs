@@ -63,14 +63,18 @@ impl fmt::Display for QueueOp {
 #[non_exhaustive]
 pub enum QueueError {
     /// `EBUSY` at open: every queue of the device is taken.
-    #[error("{device}: no free queue (all hardware queues are in use; close one or pick another device)")]
+    #[error(
+        "{device}: no free queue (all hardware queues are in use; close one or pick another device)"
+    )]
     NoFreeQueue {
         /// Device name.
         device: String,
     },
     /// `ENXIO` (or a vanished device): the device was removed or reset; this
     /// queue is dead and its mappings are no longer touched.
-    #[error("{device}: device removed ({op} failed with ENXIO); open a new queue once the device is back")]
+    #[error(
+        "{device}: device removed ({op} failed with ENXIO); open a new queue once the device is back"
+    )]
     DeviceRemoved {
         /// Device name.
         device: String,
@@ -113,7 +117,9 @@ pub enum QueueError {
     },
     /// The process forked after the queue was opened; uacce mappings do not
     /// survive fork, so the child must open its own queue.
-    #[error("{device}: this queue belongs to the parent process; a forked child must open its own queue")]
+    #[error(
+        "{device}: this queue belongs to the parent process; a forked child must open its own queue"
+    )]
     ForkedChild {
         /// Device name.
         device: String,
@@ -229,15 +235,18 @@ impl Queue {
                 KernelBackend::open(&device.dev_path)
                     .map_err(|e| QueueError::from_errno(name, QueueOp::Open, e))?,
             ),
-            Origin::Emulated(opener) => {
-                opener.open().map_err(|e| QueueError::from_errno(name, QueueOp::Open, e))?
-            }
+            Origin::Emulated(opener) => opener
+                .open()
+                .map_err(|e| QueueError::from_errno(name, QueueOp::Open, e))?,
         };
         Queue::with_backend(device.clone(), backend)
     }
 
     /// Builds a queue over an already opened backend and maps MMIO and DUS.
-    pub fn with_backend(info: DeviceInfo, mut backend: Box<dyn Backend>) -> Result<Queue, QueueError> {
+    pub fn with_backend(
+        info: DeviceInfo,
+        mut backend: Box<dyn Backend>,
+    ) -> Result<Queue, QueueError> {
         let mut map = |kind: RegionKind, len: Option<u64>| -> Result<_, QueueError> {
             match len {
                 None => Ok(None),
@@ -288,10 +297,15 @@ impl Queue {
     /// opened in, device not known to be removed.
     pub fn check_usable(&self) -> Result<(), QueueError> {
         if crate::fork::generation() != self.fork_generation {
-            return Err(QueueError::ForkedChild { device: self.info.name.clone() });
+            return Err(QueueError::ForkedChild {
+                device: self.info.name.clone(),
+            });
         }
         if self.removed.get() {
-            return Err(QueueError::DeviceRemoved { device: self.info.name.clone(), op: QueueOp::Wait });
+            return Err(QueueError::DeviceRemoved {
+                device: self.info.name.clone(),
+                op: QueueOp::Wait,
+            });
         }
         Ok(())
     }
@@ -307,26 +321,29 @@ impl Queue {
     /// The MMIO (doorbell) region.
     pub fn mmio(&self) -> Result<&MmioRegion, QueueError> {
         self.check_usable()?;
-        self.mmio
-            .as_ref()
-            .ok_or_else(|| QueueError::NoRegion { device: self.info.name.clone(), region: RegionKind::Mmio })
+        self.mmio.as_ref().ok_or_else(|| QueueError::NoRegion {
+            device: self.info.name.clone(),
+            region: RegionKind::Mmio,
+        })
     }
 
     /// The DUS (ring) region.
     pub fn dus(&self) -> Result<&DusRegion, QueueError> {
         self.check_usable()?;
-        self.dus
-            .as_ref()
-            .ok_or_else(|| QueueError::NoRegion { device: self.info.name.clone(), region: RegionKind::Dus })
+        self.dus.as_ref().ok_or_else(|| QueueError::NoRegion {
+            device: self.info.name.clone(),
+            region: RegionKind::Dus,
+        })
     }
 
     /// The SS region, once [`map_ss`](Self::map_ss) mapped it. It is shared so
     /// that DMA buffers carved from it keep the memory mapped while they live.
     pub fn ss(&self) -> Result<&Arc<SsRegion>, QueueError> {
         self.check_usable()?;
-        self.ss
-            .as_ref()
-            .ok_or_else(|| QueueError::NoRegion { device: self.info.name.clone(), region: RegionKind::Ss })
+        self.ss.as_ref().ok_or_else(|| QueueError::NoRegion {
+            device: self.info.name.clone(),
+            region: RegionKind::Ss,
+        })
     }
 
     /// Maps `len` bytes of the openEuler SS region (offset `2 * page size`).
@@ -336,16 +353,24 @@ impl Queue {
         self.check_usable()?;
         let op = QueueOp::Map(RegionKind::Ss);
         if self.ss.is_some() {
-            return Err(QueueError::AlreadyMapped { device: self.info.name.clone(), op });
+            return Err(QueueError::AlreadyMapped {
+                device: self.info.name.clone(),
+                op,
+            });
         }
-        let map = self.backend.map(RegionKind::Ss, len).map_err(|e| self.fail(op, e))?;
+        let map = self
+            .backend
+            .map(RegionKind::Ss, len)
+            .map_err(|e| self.fail(op, e))?;
         Ok(self.ss.insert(Arc::new(SsRegion::new(map))).clone())
     }
 
     /// `START_Q`. On a HiSilicon device call [`set_qp_ctx`](Self::set_qp_ctx) first.
     pub fn start(&mut self) -> Result<(), QueueError> {
         self.check_usable()?;
-        self.backend.start().map_err(|e| self.fail(QueueOp::Start, e))?;
+        self.backend
+            .start()
+            .map_err(|e| self.fail(QueueOp::Start, e))?;
         self.started = true;
         Ok(())
     }
@@ -365,7 +390,9 @@ impl Queue {
     pub fn set_qp_ctx(&mut self, qc_type: u16) -> Result<u16, QueueError> {
         self.check_usable()?;
         let mut ctx = hisi_qp_ctx { id: 0, qc_type };
-        self.backend.set_qp_ctx(&mut ctx).map_err(|e| self.fail(QueueOp::SetQpCtx, e))?;
+        self.backend
+            .set_qp_ctx(&mut ctx)
+            .map_err(|e| self.fail(QueueOp::SetQpCtx, e))?;
         Ok(ctx.id)
     }
 
@@ -388,7 +415,10 @@ impl Queue {
     /// `GET_SS_DMA` for slice `index` (openEuler non-SVA kernels).
     pub fn get_ss_dma(&mut self, index: u64) -> Result<SsSlice, QueueError> {
         self.check_usable()?;
-        let (word, left) = self.backend.get_ss_dma(index).map_err(|e| self.fail(QueueOp::GetSsDma, e))?;
+        let (word, left) = self
+            .backend
+            .get_ss_dma(index)
+            .map_err(|e| self.fail(QueueOp::GetSsDma, e))?;
         Ok(SsSlice::decode(word, left))
     }
 
@@ -400,7 +430,10 @@ impl Queue {
     /// is still alive and returns [`QueueError::DeviceRemoved`] if it is not.
     pub fn wait(&self, timeout: Option<Duration>) -> Result<bool, QueueError> {
         self.check_usable()?;
-        let event = self.backend.wait(timeout).map_err(|e| self.fail(QueueOp::Wait, e))?;
+        let event = self
+            .backend
+            .wait(timeout)
+            .map_err(|e| self.fail(QueueOp::Wait, e))?;
         if !event {
             self.check_alive()?;
         }
@@ -442,7 +475,14 @@ mod tests {
         let e = QueueError::from_errno("d", QueueOp::Start, Errno::EINVAL);
         assert!(matches!(e, QueueError::AlreadyStarted { .. }));
         let e = QueueError::from_errno("d", QueueOp::Put, Errno::EPERM);
-        assert!(matches!(e, QueueError::Os { source: Errno::EPERM, op: QueueOp::Put, .. }));
+        assert!(matches!(
+            e,
+            QueueError::Os {
+                source: Errno::EPERM,
+                op: QueueOp::Put,
+                ..
+            }
+        ));
         assert!(e.to_string().contains("PUT_Q"));
     }
 
@@ -450,7 +490,14 @@ mod tests {
     fn ss_answer_decoding() {
         // 4 MiB slice at 0x1234_0000: 64 granules of 64 KiB.
         let s = SsSlice::decode(0x1234_0000 | 64, 3);
-        assert_eq!(s, SsSlice { dma: 0x1234_0000, size: 4 << 20, remaining: 3 });
+        assert_eq!(
+            s,
+            SsSlice {
+                dma: 0x1234_0000,
+                size: 4 << 20,
+                remaining: 3
+            }
+        );
         let s = SsSlice::decode(0xdead_b000, 0);
         assert_eq!((s.dma, s.size, s.remaining), (0xdead_b000, 0, 0));
     }

@@ -122,7 +122,12 @@ impl Mapping {
         let len = raw.len();
         // MmapRaw never hands out a null pointer for a successful mapping.
         let ptr = NonNull::new(raw.as_mut_ptr()).unwrap_or(NonNull::dangling());
-        Mapping { ptr, len, _owner: Owner::Own(raw), sink: None }
+        Mapping {
+            ptr,
+            len,
+            _owner: Owner::Own(raw),
+            sink: None,
+        }
     }
 
     /// A window `[offset, offset + len)` of memory that is shared with another
@@ -136,7 +141,12 @@ impl Mapping {
         // mapping (or one past its end when len is 0).
         let ptr = unsafe { raw.as_mut_ptr().add(offset) };
         let ptr = NonNull::new(ptr)?;
-        Some(Mapping { ptr, len, _owner: Owner::Shared(raw), sink: None })
+        Some(Mapping {
+            ptr,
+            len,
+            _owner: Owner::Shared(raw),
+            sink: None,
+        })
     }
 
     /// Attaches a sink that sees every MMIO store (emulated devices only).
@@ -229,7 +239,9 @@ impl SharedMemory {
 
     /// Whether `[offset, offset + len)` lies inside the region.
     pub fn contains(&self, offset: usize, len: usize) -> bool {
-        offset.checked_add(len).is_some_and(|end| end <= self.map.len)
+        offset
+            .checked_add(len)
+            .is_some_and(|end| end <= self.map.len)
     }
 
     fn check(&self, offset: usize, len: usize, align: usize) -> Result<*mut u8, RegionError> {
@@ -242,7 +254,11 @@ impl SharedMemory {
             });
         }
         if offset % align != 0 {
-            return Err(RegionError::Misaligned { region: self.kind, offset, align });
+            return Err(RegionError::Misaligned {
+                region: self.kind,
+                offset,
+                align,
+            });
         }
         // SAFETY: offset + len <= map.len, checked above.
         Ok(unsafe { self.map.ptr.as_ptr().add(offset) })
@@ -337,7 +353,10 @@ impl MmioRegion {
     }
 
     fn check(&self, offset: usize, width: usize) -> Result<*mut u8, RegionError> {
-        if offset.checked_add(width).is_none_or(|end| end > self.map.len) {
+        if offset
+            .checked_add(width)
+            .is_none_or(|end| end > self.map.len)
+        {
             return Err(RegionError::OutOfBounds {
                 region: RegionKind::Mmio,
                 offset,
@@ -346,7 +365,11 @@ impl MmioRegion {
             });
         }
         if offset % width != 0 {
-            return Err(RegionError::Misaligned { region: RegionKind::Mmio, offset, align: width });
+            return Err(RegionError::Misaligned {
+                region: RegionKind::Mmio,
+                offset,
+                align: width,
+            });
         }
         // SAFETY: offset + width <= len, checked above.
         Ok(unsafe { self.map.ptr.as_ptr().add(offset) })
@@ -438,7 +461,9 @@ mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     fn anon(len: usize) -> Arc<MmapRaw> {
-        Arc::new(MmapRaw::from(memmap2::MmapOptions::new().len(len).map_anon().unwrap()))
+        Arc::new(MmapRaw::from(
+            memmap2::MmapOptions::new().len(len).map_anon().unwrap(),
+        ))
     }
 
     #[test]
@@ -452,14 +477,29 @@ mod tests {
 
     #[test]
     fn shared_memory_is_bounds_checked() {
-        let m = SharedMemory::new(Mapping::from_shared(anon(4096), 0, 4096).unwrap(), RegionKind::Dus);
+        let m = SharedMemory::new(
+            Mapping::from_shared(anon(4096), 0, 4096).unwrap(),
+            RegionKind::Dus,
+        );
         m.write::<u64>(4088, 0x1122_3344_5566_7788).unwrap();
         assert_eq!(m.read::<u64>(4088).unwrap(), 0x1122_3344_5566_7788);
         assert_eq!(m.read::<u32>(4092).unwrap(), 0x1122_3344);
-        assert!(matches!(m.read::<u64>(4092), Err(RegionError::OutOfBounds { .. })));
-        assert!(matches!(m.read::<u64>(4), Err(RegionError::Misaligned { align: 8, .. })));
-        assert!(matches!(m.write_bytes(4090, &[0; 7]), Err(RegionError::OutOfBounds { .. })));
-        assert!(matches!(m.read::<u8>(usize::MAX), Err(RegionError::OutOfBounds { .. })));
+        assert!(matches!(
+            m.read::<u64>(4092),
+            Err(RegionError::OutOfBounds { .. })
+        ));
+        assert!(matches!(
+            m.read::<u64>(4),
+            Err(RegionError::Misaligned { align: 8, .. })
+        ));
+        assert!(matches!(
+            m.write_bytes(4090, &[0; 7]),
+            Err(RegionError::OutOfBounds { .. })
+        ));
+        assert!(matches!(
+            m.read::<u8>(usize::MAX),
+            Err(RegionError::OutOfBounds { .. })
+        ));
         m.write_bytes(10, b"hello").unwrap();
         let mut out = [0u8; 5];
         m.read_bytes(10, &mut out).unwrap();
@@ -487,11 +527,21 @@ mod tests {
     #[test]
     fn mmio_stores_reach_the_sink_and_memory() {
         let rec = Arc::new(Recorder(AtomicU64::new(0)));
-        let mmio = MmioRegion::new(Mapping::from_shared(anon(8192), 0, 8192).unwrap().with_sink(rec.clone()));
+        let mmio = MmioRegion::new(
+            Mapping::from_shared(anon(8192), 0, 8192)
+                .unwrap()
+                .with_sink(rec.clone()),
+        );
         mmio.write_u64(0x1000, 0xabcd).unwrap();
         assert_eq!(rec.0.load(Ordering::SeqCst), 0xabcd ^ 0x1000);
         assert_eq!(mmio.read_u64(0x1000).unwrap(), 0xabcd);
-        assert!(matches!(mmio.write_u64(0x1004, 1), Err(RegionError::Misaligned { .. })));
-        assert!(matches!(mmio.write_u64(8192, 1), Err(RegionError::OutOfBounds { .. })));
+        assert!(matches!(
+            mmio.write_u64(0x1004, 1),
+            Err(RegionError::Misaligned { .. })
+        ));
+        assert!(matches!(
+            mmio.write_u64(8192, 1),
+            Err(RegionError::OutOfBounds { .. })
+        ));
     }
 }

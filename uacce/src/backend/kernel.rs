@@ -9,7 +9,9 @@ use std::time::Duration;
 use memmap2::MmapOptions;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use uacce_sys::hisi_qm::{UACCE_CMD_QM_SET_QP_CTX, UACCE_CMD_QM_SET_QP_INFO, hisi_qp_ctx, hisi_qp_info};
+use uacce_sys::hisi_qm::{
+    UACCE_CMD_QM_SET_QP_CTX, UACCE_CMD_QM_SET_QP_INFO, hisi_qp_ctx, hisi_qp_info,
+};
 use uacce_sys::openeuler::UACCE_CMD_GET_SS_DMA;
 use uacce_sys::uacce::{UACCE_CMD_PUT_Q, UACCE_CMD_START_Q};
 
@@ -41,7 +43,10 @@ impl KernelBackend {
             .custom_flags(libc::O_CLOEXEC)
             .open(path)
             .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
-        Ok(KernelBackend { file, page_size: page_size() })
+        Ok(KernelBackend {
+            file,
+            page_size: page_size(),
+        })
     }
 
     fn ioctl_none(&self, request: uacce_sys::IoctlRequest) -> Result<libc::c_int, Errno> {
@@ -50,7 +55,11 @@ impl KernelBackend {
         Errno::result(ret)
     }
 
-    fn ioctl_ptr<T>(&self, request: uacce_sys::IoctlRequest, arg: &mut T) -> Result<libc::c_int, Errno> {
+    fn ioctl_ptr<T>(
+        &self,
+        request: uacce_sys::IoctlRequest,
+        arg: &mut T,
+    ) -> Result<libc::c_int, Errno> {
         // SAFETY: `arg` is a live, exclusively borrowed value of exactly the
         // type the request's size field encodes; the kernel reads and writes
         // only those bytes.
@@ -111,7 +120,9 @@ impl Backend for KernelBackend {
                     if revents.contains(PollFlags::POLLNVAL) {
                         return Err(Errno::EBADF);
                     }
-                    return Ok(n > 0 && revents.intersects(PollFlags::POLLIN | PollFlags::POLLRDNORM));
+                    return Ok(
+                        n > 0 && revents.intersects(PollFlags::POLLIN | PollFlags::POLLRDNORM)
+                    );
                 }
                 Err(Errno::EINTR) => continue,
                 Err(e) => return Err(e),

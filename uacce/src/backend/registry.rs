@@ -30,7 +30,10 @@ pub fn lookup(root: &Path, name: &str) -> Option<Arc<dyn Opener>> {
     let root = canonical(root);
     let owner = {
         let roots = ROOTS.lock();
-        roots.iter().find(|(p, _)| *p == root).and_then(|(_, w)| w.upgrade())
+        roots
+            .iter()
+            .find(|(p, _)| *p == root)
+            .and_then(|(_, w)| w.upgrade())
     }?;
     owner.opener(name)
 }
