@@ -171,7 +171,7 @@ pub use zip::CTX_RECORD_LEN;
 
 use crate::backend::Opener;
 use crate::backend::registry::{self, EmulatedRoot};
-use crate::device::{AddressMode, Api, DeviceFlags, DeviceInfo, Origin};
+use crate::device::DeviceInfo;
 use device::{DeviceOpener, EmuDevice};
 
 /// Errors of building or inspecting an emulator.
@@ -184,6 +184,9 @@ pub enum EmuError {
     /// Creating the class directory or an engine thread failed.
     #[error("emulator setup failed: {0}")]
     Io(#[source] std::io::Error),
+    /// Discovery could not read a rendered device.
+    #[error("emulated device not readable by discovery: {0}")]
+    Discovery(#[source] crate::discovery::DiscoveryError),
     /// The emulator has no devices.
     #[error("an emulator needs at least one device")]
     NoDevices,
@@ -295,16 +298,19 @@ impl Emulator {
         self.dir.path()
     }
 
-    /// The devices that are not removed, as discovery describes them, in
-    /// creation order; their queues open on this emulator.
+    /// The devices that are not removed, read back from the class directory
+    /// by [`crate::discovery::read_device`] (the same parser as real sysfs),
+    /// in creation order; their queues open on this emulator.
     pub fn devices(&self) -> Result<Vec<DeviceInfo>, EmuError> {
-        Ok(self
-            .root
+        self.root
             .devices
             .iter()
             .filter(|d| !d.is_removed())
-            .map(|d| describe(d))
-            .collect())
+            .map(|d| {
+                crate::discovery::read_device(self.sysfs_root(), &d.name)
+                    .map_err(EmuError::Discovery)
+            })
+            .collect()
     }
 
     /// The control handle of device `index` (creation order), removed or not.
@@ -327,33 +333,6 @@ impl Emulator {
     /// The sysfs directory of device `index`.
     pub fn device_dir(&self, index: usize) -> Option<PathBuf> {
         self.root.devices.get(index).map(|d| d.dir.clone())
-    }
-}
-
-/// The `DeviceInfo` of a device, from what its sysfs files say.
-fn describe(d: &Arc<EmuDevice>) -> DeviceInfo {
-    let cfg = &d.config;
-    let flags = DeviceFlags::from_bits_retain(cfg.address_mode().flags());
-    DeviceInfo {
-        name: d.name.clone(),
-        sysfs_path: d.dir.clone(),
-        dev_path: PathBuf::from(uacce_sys::sysfs::UACCE_DEV_DIR).join(&d.name),
-        api: Api::parse(&cfg.api()),
-        flags,
-        address_mode: AddressMode::from_flags(flags),
-        available_instances: d.available(),
-        algorithms: cfg
-            .version()
-            .algorithms()
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect(),
-        region_mmio_size: Some(cfg.mmio_size() as u64),
-        region_dus_size: Some(cfg.dus_size() as u64),
-        isolate: None,
-        isolate_strategy: None,
-        numa_node: cfg.numa_node,
-        origin: Origin::Emulated(Arc::new(DeviceOpener(d.clone()))),
     }
 }
 
