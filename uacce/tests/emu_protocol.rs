@@ -256,7 +256,7 @@ fn phase_flips_on_wrap_at_depth_four_and_capacity_is_depth_minus_one() {
 fn phase_flips_on_wrap_at_depth_1024() {
     let mut r = Rig::compress(DeviceConfig::zip_v3());
     assert_eq!(r.sq_depth, 1024);
-    let input = vec![0u8; 0];
+    let input = [0u8; 0];
     let mut out = vec![0u8; 64];
     let total = 2 * 1024 + 100;
     let mut seen = 0usize;

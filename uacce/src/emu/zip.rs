@@ -5,6 +5,7 @@
 //! it after the final block on decompression. Headers are software's job.
 //! See the module documentation of [`crate::emu`] for the exact contract.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
@@ -206,8 +207,23 @@ fn deflater() -> Box<Compress> {
     Box::new(Compress::new(Compression::default(), false))
 }
 
+thread_local! {
+    // Block-mode engines of this engine thread, reset between requests:
+    // setting up a deflate state costs more than a small request.
+    static BLOCK_DEFLATER: RefCell<Option<Box<Compress>>> = const { RefCell::new(None) };
+    static BLOCK_INFLATER: RefCell<Option<Box<Decompress>>> = const { RefCell::new(None) };
+}
+
 fn compress_block(alg: Alg, input: &[u8], out: &mut [u8]) -> SqeResult {
-    let mut c = deflater();
+    BLOCK_DEFLATER.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let c = slot.get_or_insert_with(deflater);
+        c.reset();
+        compress_block_with(c, alg, input, out)
+    })
+}
+
+fn compress_block_with(c: &mut Compress, alg: Alg, input: &[u8], out: &mut [u8]) -> SqeResult {
     let mut r = SqeResult::default();
     let st = c.compress(input, out, FlushCompress::Finish);
     let consumed = c.total_in() as usize;
@@ -234,7 +250,15 @@ fn compress_block(alg: Alg, input: &[u8], out: &mut [u8]) -> SqeResult {
 }
 
 fn decompress_block(alg: Alg, input: &[u8], out: &mut [u8]) -> SqeResult {
-    let mut d = Decompress::new(false);
+    BLOCK_INFLATER.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let d = slot.get_or_insert_with(|| Box::new(Decompress::new(false)));
+        d.reset(false);
+        decompress_block_with(d, alg, input, out)
+    })
+}
+
+fn decompress_block_with(d: &mut Decompress, alg: Alg, input: &[u8], out: &mut [u8]) -> SqeResult {
     let mut r = SqeResult::default();
     let st = d.decompress(input, out, FlushDecompress::Finish);
     let body = d.total_in() as usize;
