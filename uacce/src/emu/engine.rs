@@ -104,6 +104,9 @@ fn worker(inner: &Inner) {
                 inner.cv.wait(&mut q);
             }
         };
-        job.run();
+        // A bug in the engine must not take the thread (and with it every
+        // later request of the device) down; the request is then lost, which
+        // a driver sees as a timeout.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run()));
     }
 }

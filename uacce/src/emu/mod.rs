@@ -105,8 +105,10 @@
 //!   stream per request. Compression: deflate with finish, then the trailer
 //!   (zlib Adler-32 big-endian, gzip CRC32 LE + ISIZE LE); status 0, or
 //!   [`status::NEGATIVE_COMPRESSION`] when produced ≥ consumed (output valid),
-//!   or [`status::OUTPUT_FULL`] when the output did not fit (not resumable in
-//!   block mode; retry with more space). Decompression: inflate, then read and
+//!   or [`status::OUTPUT_FULL`] when the output did not fit: produced =
+//!   `dest_avail_out`, consumed = what the engine read (it may have taken all
+//!   input into its window); block mode cannot resume, so redo the request with
+//!   more space. Decompression: inflate, then read and
 //!   check the trailer: [`status::DECOMPRESS_END`] with lstblk and consumed
 //!   covering the trailer; [`status::CHECKSUM_MISMATCH`] (lstblk set) on a bad
 //!   trailer; [`status::OUTPUT_FULL`]; [`status::TRUNCATED`] when the input
