@@ -28,7 +28,10 @@ impl Ring {
         let dev = emu.devices().expect("devices").remove(0);
         let mut q = Queue::open(&dev).expect("open");
         let qid = q.set_qp_ctx(0).expect("SET_QP_CTX");
-        let depth = q.set_qp_info().expect("SET_QP_INFO").map_or(1024, |i| i.sq_depth);
+        let depth = q
+            .set_qp_info()
+            .expect("SET_QP_INFO")
+            .map_or(1024, |i| i.sq_depth);
         q.start().expect("START_Q");
         let mut sqe = [0u32; 32];
         sqe[4] = input.len() as u32;
@@ -38,12 +41,24 @@ impl Ring {
         let (src, dst) = (input.as_ptr() as u64, output.as_mut_ptr() as u64);
         (sqe[18], sqe[19]) = (src as u32, (src >> 32) as u32);
         (sqe[20], sqe[21]) = (dst as u32, (dst >> 32) as u32);
-        Ring { q, qid, depth, tail: 0, head: 0, phase: true, sqe }
+        Ring {
+            q,
+            qid,
+            depth,
+            tail: 0,
+            head: 0,
+            phase: true,
+            sqe,
+        }
     }
 
     fn doorbell(&self, cmd: u64, index: u16, priority: u64) {
         let v = u64::from(self.qid) | (cmd << 12) | (u64::from(index) << 32) | (priority << 48);
-        self.q.mmio().expect("mmio").write_u64(DB, v).expect("doorbell");
+        self.q
+            .mmio()
+            .expect("mmio")
+            .write_u64(DB, v)
+            .expect("doorbell");
     }
 
     /// One request, start to finish; `sleep` chooses `Queue::wait` over spinning.
@@ -71,7 +86,9 @@ impl Ring {
         }
         uacce::barrier::load_barrier();
         let slot = dus.read::<u16>(cqe + 8).expect("cqe");
-        let status = dus.read::<u32>(usize::from(slot) * SQE + 12).expect("status");
+        let status = dus
+            .read::<u32>(usize::from(slot) * SQE + 12)
+            .expect("status");
         self.head += 1;
         if self.head == self.depth {
             self.head = 0;
@@ -100,5 +117,51 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// Throughput with `batch` requests per doorbell on a two-thread device: the
+/// engine runs requests of one queue in parallel and still completes them in
+/// order, so requests per second should rise with the batch.
+fn batch(c: &mut Criterion) {
+    let input: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 251) as u8).collect();
+    let mut group = c.benchmark_group("emu_batch_4k");
+    for batch in [1u16, 4, 16, 64] {
+        let emu =
+            Emulator::new(DeviceConfig::zip_v3().with_queues(1).with_workers(2)).expect("emulator");
+        let mut outputs = vec![vec![0u8; 8192]; usize::from(batch)];
+        let mut ring = Ring::new(&emu, &input, &mut outputs[0]);
+        ring.sqe[4] = input.len() as u32;
+        group.throughput(criterion::Throughput::Elements(u64::from(batch)));
+        group.bench_function(format!("batch_{batch}"), |b| {
+            b.iter(|| {
+                let dus = ring.q.dus().expect("dus");
+                for (i, out) in outputs.iter_mut().enumerate() {
+                    let dst = out.as_mut_ptr() as u64;
+                    (ring.sqe[20], ring.sqe[21]) = (dst as u32, (dst >> 32) as u32);
+                    ring.sqe[26] = i as u32;
+                    let base = usize::from(ring.tail) * SQE;
+                    for (j, w) in ring.sqe.iter().enumerate() {
+                        dus.write::<u32>(base + j * 4, *w).expect("sqe");
+                    }
+                    ring.tail = (ring.tail + 1) % ring.depth;
+                }
+                uacce::barrier::store_barrier();
+                ring.doorbell(0, ring.tail, 0);
+                for _ in 0..batch {
+                    let cqe = SQE * usize::from(ring.depth) + usize::from(ring.head) * 16;
+                    while (dus.read::<u16>(cqe + 14).expect("cqe") & 1 == 1) != ring.phase {
+                        ring.q.wait(Some(Duration::from_secs(5))).expect("wait");
+                    }
+                    ring.head += 1;
+                    if ring.head == ring.depth {
+                        ring.head = 0;
+                        ring.phase = !ring.phase;
+                    }
+                }
+                ring.doorbell(1, ring.head, 1);
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, batch);
 criterion_main!(benches);
