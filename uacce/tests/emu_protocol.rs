@@ -608,3 +608,60 @@ fn removal_drops_requests_in_flight() {
     std::thread::sleep(Duration::from_millis(200));
     assert!(r.poll().is_none(), "nothing completes after removal");
 }
+
+#[test]
+fn non_sva_stream_mode_needs_its_context_in_the_ss_region() {
+    let cfg = DeviceConfig::zip_v3().with_address_mode(EmuAddressMode::NoIommu);
+    let mut r = Rig::compress(cfg);
+    let ss = r.q.map_ss(1 << 20).unwrap();
+    let s = r.q.get_ss_dma(0).unwrap();
+    assert_eq!(
+        s.size,
+        1 << 20,
+        "1 MiB is one slice below the 4 MiB slice size"
+    );
+    let data = sample(30_000);
+    ss.write_bytes(0, &data).unwrap();
+    let (src, dst, ctx) = (s.dma, s.dma + 0x40000, s.dma + 0x80000);
+    // A context outside the SS region (a process address) is a DMA fault.
+    let host_ctx = vec![0u8; 4096];
+    let d = Desc::new(r.version, ZLIB, STREAM | NEW, 1)
+        .src(src, 10_000)
+        .dst(dst, 0x40000)
+        .ctx(host_ctx.as_ptr() as u64);
+    assert_eq!(r.run(&d).status(), status::DMA_FAULT);
+    // Inside the SS region it works, over three requests.
+    let mut z = vec![0x78, 0x9c];
+    let mut out_off = 0u64;
+    for (i, flags) in [NEW, 0, FLUSH].into_iter().enumerate() {
+        let d = Desc::new(r.version, ZLIB, STREAM | flags, i as u32)
+            .src(src + i as u64 * 10_000, 10_000)
+            .dst(dst + out_off, 0x10000)
+            .ctx(ctx);
+        let done = r.run(&d);
+        assert_eq!(done.status(), status::OK);
+        let mut part = vec![0u8; done.produced() as usize];
+        ss.read_bytes((0x40000 + out_off) as usize, &mut part)
+            .unwrap();
+        z.extend_from_slice(&part);
+        out_off += u64::from(done.produced());
+    }
+    let mut plain = Vec::new();
+    use std::io::Read;
+    flate2::read::ZlibDecoder::new(&z[..])
+        .read_to_end(&mut plain)
+        .unwrap();
+    assert_eq!(plain, data);
+}
+
+#[test]
+fn a_wait_without_timeout_wakes_up_when_the_device_is_removed() {
+    let emu = Emulator::new(DeviceConfig::zip_v2()).unwrap();
+    let mut b = open_backend(&emu, 0);
+    b.start().unwrap();
+    let ctl = emu.control(0).unwrap();
+    let waiter = std::thread::spawn(move || b.wait(None));
+    std::thread::sleep(SHORT);
+    ctl.remove();
+    assert_eq!(waiter.join().unwrap(), Ok(false));
+}

@@ -40,7 +40,9 @@
 //! 0, the CQ right after it, the TX word at `dus_size - 4` and the RX word at
 //! `dus_size - 8`; CQ and status words are zero at open. `SET_QP_CTX` accepts
 //! `qc_type` 0 (compress) or 1 (decompress), else `EINVAL`, and returns the
-//! queue id; the direction is taken at `START_Q`. `SET_QP_INFO` answers
+//! queue id; the direction is taken at `START_Q` (a `SET_QP_CTX` on a started
+//! queue is accepted and applies from the next `START_Q`; without any, the
+//! queue compresses). `SET_QP_INFO` answers
 //! 128/sq_depth/cq_depth. `START_Q` twice → `EINVAL`; `PUT_Q` stops the queue
 //! (back to INIT, mappings kept, requests in flight are dropped without CQE)
 //! and `START_Q` may follow. Every `START_Q` restarts the rings at SQ head 0,
