@@ -665,3 +665,20 @@ fn a_wait_without_timeout_wakes_up_when_the_device_is_removed() {
     ctl.remove();
     assert_eq!(waiter.join().unwrap(), Ok(false));
 }
+
+#[test]
+fn dropping_the_emulator_removes_its_devices_under_open_queues() {
+    let mut r = Rig::compress(DeviceConfig::zip_v2().with_workers(2));
+    r.ctl.set_completion_delay(Some(Duration::from_millis(50)));
+    let data = sample(100);
+    let mut out = vec![0u8; 1000];
+    r.submit(&tiny_compress(&r, &data, &mut out, 1));
+    let root = r.emu.sysfs_root().to_path_buf();
+    let Rig {
+        emu, ctl, mut q, ..
+    } = r;
+    drop(emu); // joins the engine threads, even with a request in flight
+    assert!(!root.exists());
+    assert!(ctl.is_removed());
+    assert!(q.start().unwrap_err().is_device_removed());
+}

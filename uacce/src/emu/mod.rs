@@ -148,6 +148,10 @@
 //! completion, raise/clear the TX or RX word, remove the device. Requests are
 //! named by [`RequestId`] (device-wide or per-queue fetch order, from 0).
 
+// The emulator needs no unsafe code of its own: device memory goes through
+// `region::SharedMemory`, process memory through `process_vm_readv`/`writev`.
+#![deny(unsafe_code)]
+
 mod backend;
 mod config;
 mod device;
