@@ -445,3 +445,48 @@ fn stream_requests_of_one_queue_run_in_order_on_many_workers() {
     }
     assert_eq!(reference_decode(GZIP, &stream), data);
 }
+
+#[test]
+fn the_window_size_code_bounds_match_distances() {
+    // 10000 incompressible bytes, then the same bytes again: only a window
+    // larger than 10000 bytes finds the repetition.
+    let mut x: u32 = 99;
+    let noise: Vec<u8> = (0..10_000)
+        .map(|_| {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (x >> 24) as u8
+        })
+        .collect();
+    let data = [noise.clone(), noise].concat();
+    let mut c = Rig::compress(DeviceConfig::zip_v3());
+    let mut sizes = Vec::new();
+    for code in [0u32, 1, 2, 3, 4] {
+        let mut out = vec![0u8; 30_000];
+        let mut d = Desc::new(c.version, DEFLATE, BLOCK, code)
+            .src(data.as_ptr() as u64, data.len() as u32)
+            .dst(out.as_mut_ptr() as u64, out.len() as u32);
+        d.0[9] |= code << 12;
+        let done = c.run(&d);
+        assert!(matches!(
+            done.status(),
+            status::OK | status::NEGATIVE_COMPRESSION
+        ));
+        let z = &out[..done.produced() as usize];
+        assert_eq!(reference_decode(DEFLATE, z), data);
+        sizes.push(z.len());
+    }
+    assert!(
+        sizes[0] > 19_000 && sizes[1] > 19_000,
+        "4 and 8 KiB windows miss the repeat: {sizes:?}"
+    );
+    assert!(
+        sizes[2..].iter().all(|&n| n < 11_000),
+        "16 KiB and larger windows find it: {sizes:?}"
+    );
+    let mut out = vec![0u8; 100];
+    let mut d = Desc::new(c.version, DEFLATE, BLOCK, 9)
+        .src(data.as_ptr() as u64, 10)
+        .dst(out.as_mut_ptr() as u64, 100);
+    d.0[9] |= 5 << 12;
+    assert_eq!(c.run(&d).status(), status::UNSUPPORTED);
+}

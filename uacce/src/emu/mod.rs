@@ -96,10 +96,13 @@
 //!
 //! **ZIP engine** (abi.md §5): checks in this order: `sqe_type` (v2: 0, v3: 3)
 //! else [`status::BAD_SQE_TYPE`]; `req_type` (v2: zlib 0x02, gzip 0x03; v3 also
-//! deflate 0x01) else [`status::BAD_ALGORITHM`]; buffer type flat else
-//! [`status::UNSUPPORTED`]; input ≤ 8 MiB else [`status::BAD_LENGTH`]; input
+//! deflate 0x01) else [`status::BAD_ALGORITHM`]; window size code (dw9 bits
+//! 12–15) ≤ 4 and buffer type flat, else [`status::UNSUPPORTED`]; input ≤ 8 MiB else [`status::BAD_LENGTH`]; input
 //! readable and output range (`dest_avail_out` bytes, clamped to 8 MiB)
 //! mapped, else [`status::DMA_FAULT`]. The direction is the queue's.
+//! Compression uses the window the code asks for (0: 4 KiB, 1: 8 KiB, 2: 16 KiB,
+//! 3: 16 KiB, the largest power of two within 24 KiB, 4: 32 KiB; note that
+//! code 0 is what a zeroed dw9 asks for); decompression accepts any window.
 //! The device produces and consumes **raw deflate**; software writes and skips
 //! the zlib (2-byte) / gzip (10-byte) header.
 //!

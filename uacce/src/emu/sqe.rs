@@ -32,7 +32,8 @@ pub mod status {
     /// algorithm, or too many open streams).
     pub const BAD_CONTEXT: u8 = 0x08;
     /// A feature the emulator does not implement: hardware SGL buffers
-    /// (dw9 bits 8–11 non-zero).
+    /// (dw9 bits 8–11 non-zero), or a window size code (dw9 bits 12–15)
+    /// above 4.
     pub const UNSUPPORTED: u8 = 0x09;
     /// Compression finished but the output is not smaller than the input
     /// ("negative compression"); the output is valid and drivers treat this
@@ -146,6 +147,25 @@ impl Sqe {
     /// dw9 bits 8–11: 0 flat, 1 hardware SGL.
     pub fn buf_type(&self) -> u32 {
         (self.0[dw::DW9] >> 8) & 0xf
+    }
+
+    /// dw9 bits 12–15: compression window size code (0 = 4 KiB, 1 = 8 KiB,
+    /// 2 = 16 KiB, 3 = 24 KiB, 4 = 32 KiB).
+    pub fn window_code(&self) -> u32 {
+        (self.0[dw::DW9] >> 12) & 0xf
+    }
+
+    /// The deflate window (log2 bytes) to compress with for the window code:
+    /// the largest power of two not above the requested size (24 KiB → 16 KiB),
+    /// `None` for codes above 4.
+    pub fn window_bits(&self) -> Option<u8> {
+        match self.window_code() {
+            0 => Some(12),
+            1 => Some(13),
+            2 | 3 => Some(14),
+            4 => Some(15),
+            _ => None,
+        }
     }
 
     /// dw4.

@@ -167,6 +167,9 @@ pub(crate) fn execute(sqe: &Sqe, env: &Env<'_>) -> SqeResult {
     let Some(alg) = Alg::from_req(sqe.req_type(), env.version) else {
         return SqeResult::error(status::BAD_ALGORITHM);
     };
+    let Some(window_bits) = sqe.window_bits() else {
+        return SqeResult::error(status::UNSUPPORTED);
+    };
     if sqe.buf_type() != 0 {
         return SqeResult::error(status::UNSUPPORTED);
     }
@@ -185,10 +188,10 @@ pub(crate) fn execute(sqe: &Sqe, env: &Env<'_>) -> SqeResult {
     }
     let mut out = vec![0u8; avail];
     let mut result = if sqe.stream_mode() {
-        stream(sqe, env, alg, &input, &mut out)
+        stream(sqe, env, alg, window_bits, &input, &mut out)
     } else {
         match env.direction {
-            Direction::Compress => compress_block(alg, &input, &mut out),
+            Direction::Compress => compress_block(alg, window_bits, &input, &mut out),
             Direction::Decompress => decompress_block(alg, &input, &mut out),
         }
     };
@@ -203,21 +206,28 @@ pub(crate) fn execute(sqe: &Sqe, env: &Env<'_>) -> SqeResult {
     result
 }
 
-fn deflater() -> Box<Compress> {
-    Box::new(Compress::new(Compression::default(), false))
+/// A raw-deflate compressor with a `window_bits` window (12..=15).
+fn deflater(window_bits: u8) -> Box<Compress> {
+    Box::new(Compress::new_with_window_bits(
+        Compression::default(),
+        false,
+        window_bits,
+    ))
 }
 
 thread_local! {
     // Block-mode engines of this engine thread, reset between requests:
     // setting up a deflate state costs more than a small request.
-    static BLOCK_DEFLATER: RefCell<Option<Box<Compress>>> = const { RefCell::new(None) };
+    // One per window size code 12..=15.
+    static BLOCK_DEFLATER: RefCell<[Option<Box<Compress>>; 4]> = const { RefCell::new([None, None, None, None]) };
     static BLOCK_INFLATER: RefCell<Option<Box<Decompress>>> = const { RefCell::new(None) };
 }
 
-fn compress_block(alg: Alg, input: &[u8], out: &mut [u8]) -> SqeResult {
+fn compress_block(alg: Alg, window_bits: u8, input: &[u8], out: &mut [u8]) -> SqeResult {
     BLOCK_DEFLATER.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        let c = slot.get_or_insert_with(deflater);
+        let mut cache = cell.borrow_mut();
+        let c = cache[usize::from(window_bits.clamp(12, 15) - 12)]
+            .get_or_insert_with(|| deflater(window_bits));
         c.reset();
         compress_block_with(c, alg, input, out)
     })
@@ -310,7 +320,14 @@ fn touch_ctx(env: &Env<'_>, addr: u64, token: u64, new: bool) -> Result<(), u8> 
     }
 }
 
-fn stream(sqe: &Sqe, env: &Env<'_>, alg: Alg, input: &[u8], out: &mut [u8]) -> SqeResult {
+fn stream(
+    sqe: &Sqe,
+    env: &Env<'_>,
+    alg: Alg,
+    window_bits: u8,
+    input: &[u8],
+    out: &mut [u8],
+) -> SqeResult {
     let addr = sqe.stream_ctx_addr();
     let mut table = env.streams.streams.lock();
     let mut s = if sqe.new_stream() {
@@ -328,7 +345,7 @@ fn stream(sqe: &Sqe, env: &Env<'_>, alg: Alg, input: &[u8], out: &mut [u8]) -> S
         }
         let engine = match env.direction {
             Direction::Compress => Engine::Deflate {
-                c: deflater(),
+                c: deflater(window_bits),
                 finishing: false,
                 trailer: None,
             },
@@ -505,7 +522,7 @@ mod tests {
     fn block_zlib_body_plus_header_is_a_zlib_stream() {
         let data = b"hello hello hello hello emulator".repeat(20);
         let mut out = vec![0u8; 4096];
-        let r = compress_block(Alg::Zlib, &data, &mut out);
+        let r = compress_block(Alg::Zlib, 15, &data, &mut out);
         assert_eq!(r.status, status::OK);
         assert_eq!(r.consumed as usize, data.len());
         let mut stream = vec![0x78, 0x9c];
@@ -529,16 +546,16 @@ mod tests {
         let data = vec![7u8; 10000];
         let mut tiny = vec![0u8; 4];
         assert_eq!(
-            compress_block(Alg::Gzip, &data, &mut tiny).status,
+            compress_block(Alg::Gzip, 15, &data, &mut tiny).status,
             status::OUTPUT_FULL
         );
         let mut out = vec![0u8; 100];
         // one byte compresses to more than one byte
         assert_eq!(
-            compress_block(Alg::Gzip, b"x", &mut out).status,
+            compress_block(Alg::Gzip, 15, b"x", &mut out).status,
             status::NEGATIVE_COMPRESSION
         );
-        let r = compress_block(Alg::Gzip, &data, &mut out);
+        let r = compress_block(Alg::Gzip, 15, &data, &mut out);
         let mut gz = out[..r.produced as usize].to_vec();
         let mut plain = vec![0u8; 20000];
         assert_eq!(
