@@ -21,11 +21,13 @@
 //! # Module layout
 //!
 //! * `config`: [`DeviceConfig`] and its enums: generation, address mode, page size.
-//! * `sysfs`: attribute rendering. * `device`: queue-pair allocation, removal,
-//!   [`DeviceControl`]. * `backend`: the queue file ([`crate::backend::Backend`]).
-//! * `queue`: ring state, doorbells, completions, waiting. * `engine`: threads.
-//! * `zip`: what a ZIP SQE does. * `sqe`: its layout and [`status`] codes.
-//! * `dma`: checked device memory access. * `ss`: SS slices and their DMA addresses.
+//! * `sysfs`: attribute rendering in the kernel's formats.
+//! * `device`: queue-pair allocation, removal, [`DeviceControl`].
+//! * `backend`: the queue file ([`crate::backend::Backend`]).
+//! * `queue`: ring state, doorbells, in-order completion, waiting.
+//! * `engine`: the engine threads.
+//! * `zip`: what a ZIP SQE does; `sqe`: its layout and the [`status`] codes.
+//! * `dma`: checked device memory access; `ss`: SS slices and their DMA addresses.
 //! * `fault`: [`RequestId`] and the fault plan.
 //!
 //! # The device contract (what a driver may rely on)
@@ -42,8 +44,7 @@
 //! `qc_type` 0 (compress) or 1 (decompress), else `EINVAL`, and returns the
 //! queue id; the direction is taken at `START_Q` (a `SET_QP_CTX` on a started
 //! queue is accepted and applies from the next `START_Q`; without any, the
-//! queue compresses). `SET_QP_INFO` answers
-//! 128/sq_depth/cq_depth. `START_Q` twice → `EINVAL`; `PUT_Q` stops the queue
+//! queue compresses). `SET_QP_INFO` answers 128/sq_depth/cq_depth. `START_Q` twice → `EINVAL`; `PUT_Q` stops the queue
 //! (back to INIT, mappings kept, requests in flight are dropped without CQE)
 //! and `START_Q` may follow. Every `START_Q` restarts the rings at SQ head 0,
 //! CQ tail 0, phase 1, **zeroes the CQ** and forgets all stream contexts (so a
@@ -97,8 +98,8 @@
 //! **ZIP engine** (abi.md §5): checks in this order: `sqe_type` (v2: 0, v3: 3)
 //! else [`status::BAD_SQE_TYPE`]; `req_type` (v2: zlib 0x02, gzip 0x03; v3 also
 //! deflate 0x01) else [`status::BAD_ALGORITHM`]; window size code (dw9 bits
-//! 12–15) ≤ 4 and buffer type flat, else [`status::UNSUPPORTED`]; input ≤ 8 MiB else [`status::BAD_LENGTH`]; input
-//! readable and output range (`dest_avail_out` bytes, clamped to 8 MiB)
+//! 12–15) ≤ 4 and buffer type flat, else [`status::UNSUPPORTED`]; input
+//! ≤ 8 MiB else [`status::BAD_LENGTH`]; input readable and output range (`dest_avail_out` bytes, clamped to 8 MiB)
 //! mapped, else [`status::DMA_FAULT`]. The direction is the queue's.
 //! Compression uses the window the code asks for (0: 4 KiB, 1: 8 KiB, 2: 16 KiB,
 //! 3: 16 KiB, the largest power of two within 24 KiB, 4: 32 KiB; note that
