@@ -682,3 +682,30 @@ fn dropping_the_emulator_removes_its_devices_under_open_queues() {
     assert!(ctl.is_removed());
     assert!(q.start().unwrap_err().is_device_removed());
 }
+
+#[test]
+fn v1_devices_take_v1_doorbells_at_0x340_only() {
+    let mut r = Rig::compress(DeviceConfig::zip_v1().with_depth(8));
+    let dev = r.emu.devices().unwrap().remove(0);
+    assert_eq!(dev.api.as_str(), "hisi_qm_v1");
+    assert_eq!(dev.hw_version(), Some(HwVersion::V1));
+    assert_eq!(dev.region_mmio_size, Some(0x1000));
+    assert_eq!(r.q.mmio().unwrap().len(), 0x1000);
+    let data = sample(3000);
+    let mut out = vec![0u8; 4000];
+    let d = tiny_compress(&r, &data, &mut out, 0x51);
+    r.push(&d);
+    let mmio = r.q.mmio().unwrap();
+    // A v2-layout doorbell: v1 reads bit 12 (cmd 1) as part of the qn.
+    // A v1 doorbell for another queue. Both are ignored.
+    mmio.write_u64(DB_V1, doorbell(r.qid, 1, r.tail, 0))
+        .unwrap();
+    mmio.write_u64(DB_V1, doorbell_v1(r.qid + 1, 0, r.tail, 0))
+        .unwrap();
+    let _ = mmio;
+    assert!(r.reap_within(SHORT).is_none());
+    r.ring();
+    let done = r.reap();
+    assert_eq!(done.status(), status::OK);
+    assert_eq!(done.sqe[13], 0x51);
+}

@@ -188,7 +188,7 @@ fn stream_decompress_split(
 
 fn algs(version: ZipVersion) -> Vec<u8> {
     match version {
-        ZipVersion::V2 => vec![ZLIB, GZIP],
+        ZipVersion::V1 | ZipVersion::V2 => vec![ZLIB, GZIP],
         ZipVersion::V3 => vec![ZLIB, GZIP, DEFLATE],
     }
 }
@@ -196,7 +196,11 @@ fn algs(version: ZipVersion) -> Vec<u8> {
 #[test]
 fn block_mode_round_trips_match_the_reference() {
     let data = sample(300_000);
-    for cfg in [DeviceConfig::zip_v2(), DeviceConfig::zip_v3()] {
+    for cfg in [
+        DeviceConfig::zip_v1(),
+        DeviceConfig::zip_v2(),
+        DeviceConfig::zip_v3(),
+    ] {
         let version = cfg.version();
         let mut c = Rig::compress(cfg.clone());
         let mut d = Rig::decompress(cfg);

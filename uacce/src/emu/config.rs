@@ -14,6 +14,11 @@ use super::EmuError;
 /// The ZIP engine generation the device emulates (abi.md §3.1, §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ZipVersion {
+    /// QM v1 (Hi1620 ES): api `hisi_qm_v1`, algorithms `zlib`, `gzip`; a
+    /// one-page MMIO region with the doorbell at 0x340 in the v1 layout (qn
+    /// 0–15, cmd 16–19, index 32–47, priority 48–63, no rand field); SQEs as
+    /// on v2.
+    V1,
     /// QM v2 (Kunpeng 920): api `hisi_qm_v2`, algorithms `zlib`, `gzip`; SQE
     /// type 0 with the tag in dw13.
     V2,
@@ -26,6 +31,7 @@ impl ZipVersion {
     /// The api string without the `_noiommu` suffix.
     pub fn api_base(self) -> &'static str {
         match self {
+            ZipVersion::V1 => hisi_qm::HISI_QM_API_VER_BASE,
             ZipVersion::V2 => hisi_qm::HISI_QM_API_VER2_BASE,
             ZipVersion::V3 => hisi_qm::HISI_QM_API_VER3_BASE,
         }
@@ -34,7 +40,7 @@ impl ZipVersion {
     /// The `algorithms` lines, in the order the driver prints them.
     pub fn algorithms(self) -> &'static [&'static str] {
         match self {
-            ZipVersion::V2 => &["zlib", "gzip"],
+            ZipVersion::V1 | ZipVersion::V2 => &["zlib", "gzip"],
             ZipVersion::V3 => &["zlib", "gzip", "deflate"],
         }
     }
@@ -42,7 +48,7 @@ impl ZipVersion {
     /// The `sqe_type` (dw7 bits 28–31) this generation accepts.
     pub fn sqe_type(self) -> u32 {
         match self {
-            ZipVersion::V2 => 0,
+            ZipVersion::V1 | ZipVersion::V2 => 0,
             ZipVersion::V3 => 3,
         }
     }
@@ -50,14 +56,17 @@ impl ZipVersion {
     /// The SQE dword that carries the software tag (dw13 on v2, dw26 on v3).
     pub fn tag_dword(self) -> usize {
         match self {
-            ZipVersion::V2 => 13,
+            ZipVersion::V1 | ZipVersion::V2 => 13,
             ZipVersion::V3 => 26,
         }
     }
 
     /// The doorbell register's offset in the MMIO region.
     pub fn doorbell_offset(self) -> usize {
-        hisi_qm::QM_DOORBELL_OFFSET_V2
+        match self {
+            ZipVersion::V1 => hisi_qm::QM_DOORBELL_OFFSET_V1,
+            ZipVersion::V2 | ZipVersion::V3 => hisi_qm::QM_DOORBELL_OFFSET_V2,
+        }
     }
 }
 
@@ -159,6 +168,15 @@ impl DeviceConfig {
         }
     }
 
+    /// A QM v1 ZIP function: like [`zip_v2`](Self::zip_v2) but v1 (one-page
+    /// MMIO region, doorbell at 0x340 in the v1 layout).
+    pub fn zip_v1() -> DeviceConfig {
+        DeviceConfig {
+            version: ZipVersion::V1,
+            ..DeviceConfig::zip_v2()
+        }
+    }
+
     /// Sets the number of hardware queues (`available_instances` at start).
     pub fn with_queues(mut self, queues: u32) -> Self {
         self.queues = queues;
@@ -250,11 +268,14 @@ impl DeviceConfig {
         api
     }
 
-    /// `region_mmio_size`: `(1 + 0x1000 / PAGE_SIZE)` pages for v2 and v3
-    /// without doorbell isolation (abi.md §3.2).
+    /// `region_mmio_size`: one page on v1, `(1 + 0x1000 / PAGE_SIZE)` pages
+    /// on v2 and v3 without doorbell isolation (abi.md §3.2).
     pub fn mmio_size(&self) -> usize {
         let page = self.page_size.bytes();
-        (1 + 0x1000 / page) * page
+        match self.version {
+            ZipVersion::V1 => page,
+            ZipVersion::V2 | ZipVersion::V3 => (1 + 0x1000 / page) * page,
+        }
     }
 
     /// `region_dus_size`: `PAGE_ALIGN(128 * sq_depth + 16 * cq_depth) +
@@ -273,8 +294,13 @@ impl DeviceConfig {
 
     pub(crate) fn validate(&self) -> Result<(), EmuError> {
         let bad = |why: &str| Err(EmuError::InvalidConfig(why.to_owned()));
-        if self.queues == 0 || self.queues > 1024 {
-            return bad("queues must be 1..=1024 (QM_QNUM_V2)");
+        let max_queues = if self.version == ZipVersion::V1 {
+            4096
+        } else {
+            1024
+        };
+        if self.queues == 0 || self.queues > max_queues {
+            return bad("queues must be 1..=1024 (QM_QNUM_V2; 4096 on v1)");
         }
         if self.sq_depth < 2 || self.cq_depth < 2 {
             return bad("ring depths must be at least 2");
@@ -317,6 +343,12 @@ mod tests {
         assert_eq!(big.dus_size(), 0x40000);
         let small = v2.with_depth(4);
         assert_eq!(small.dus_size(), 0x2000);
+        let v1 = DeviceConfig::zip_v1();
+        assert_eq!(
+            (v1.api(), v1.mmio_size()),
+            ("hisi_qm_v1".to_owned(), 0x1000)
+        );
+        assert_eq!(v1.with_page_size(PageSize::K64).mmio_size(), 0x10000);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The built-in emulated uacce device: a HiSilicon ZIP engine (QM v2 or v3)
+//! The built-in emulated uacce device: a HiSilicon ZIP engine (QM v1, v2 or v3)
 //! that speaks the hardware queue protocol of abi.md, so the SDK's drivers run
 //! unchanged against it (DESIGN.md decisions 1 and 9).
 //!
@@ -66,7 +66,8 @@
 //!
 //! **Doorbells**: only one aligned 64-bit store at MMIO + 0x1000 counts
 //! (32-bit stores are ignored), decoded as qn 0–11, cmd 12–15, rand 16–31,
-//! index 32–47, priority 48–63. Ignored: qn ≠ this queue's id, rand ≠ 0,
+//! index 32–47, priority 48–63; on v1 at MMIO + 0x340 as qn 0–15, cmd 16–19,
+//! index 32–47, priority 48–63 (no rand field; v1's MMIO region is one page). Ignored: qn ≠ this queue's id, rand ≠ 0,
 //! index ≥ depth, queue not started, device removed. An SQ doorbell makes the
 //! device fetch (copy) every SQE from its own head up to `index`; ringing with
 //! `index` equal to the device head fetches nothing (that is why capacity is
@@ -95,8 +96,8 @@
 //! wakeup. `poll_fd` is an eventfd that is readable exactly while such CQEs
 //! exist; `wait` drains it.
 //!
-//! **ZIP engine** (abi.md §5): checks in this order: `sqe_type` (v2: 0, v3: 3)
-//! else [`status::BAD_SQE_TYPE`]; `req_type` (v2: zlib 0x02, gzip 0x03; v3 also
+//! **ZIP engine** (abi.md §5): checks in this order: `sqe_type` (v1/v2: 0, v3: 3)
+//! else [`status::BAD_SQE_TYPE`]; `req_type` (v1/v2: zlib 0x02, gzip 0x03; v3 also
 //! deflate 0x01) else [`status::BAD_ALGORITHM`]; window size code (dw9 bits
 //! 12–15) ≤ 4 and buffer type flat, else [`status::UNSUPPORTED`]; input
 //! ≤ 8 MiB else [`status::BAD_LENGTH`]; input readable and output range (`dest_avail_out` bytes, clamped to 8 MiB)

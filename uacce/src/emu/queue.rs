@@ -12,9 +12,9 @@ use memmap2::{MmapOptions, MmapRaw};
 use nix::errno::Errno;
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use parking_lot::{Condvar, Mutex};
-use uacce_sys::hisi_qm::{QM_CQE_SIZE, cqe, doorbell_v2, dus_status};
+use uacce_sys::hisi_qm::{QM_CQE_SIZE, cqe, doorbell_v1, doorbell_v2, dus_status};
 
-use super::config::EmuAddressMode;
+use super::config::{EmuAddressMode, ZipVersion};
 use super::device::EmuDevice;
 use super::dma::DmaSpace;
 use super::fault::FaultAction;
@@ -356,12 +356,22 @@ impl QueueCore {
     }
 
     fn doorbell(self: &Arc<Self>, value: u64) {
-        use doorbell_v2::*;
-        let qn = value & QN_MASK;
-        let cmd = (value >> CMD_SHIFT) & CMD_MASK;
-        let rand = (value >> RAND_SHIFT) & RAND_MASK;
-        let index = ((value >> INDEX_SHIFT) & 0xffff) as u16;
-        let priority = (value >> PRIORITY_SHIFT) & 0xffff;
+        let (qn, cmd, rand) = match self.dev.config.version {
+            // v1: qn 0–15, cmd 16–19, no rand field.
+            ZipVersion::V1 => (
+                value & doorbell_v1::QN_MASK,
+                (value >> doorbell_v1::CMD_SHIFT) & doorbell_v1::CMD_MASK,
+                0,
+            ),
+            ZipVersion::V2 | ZipVersion::V3 => (
+                value & doorbell_v2::QN_MASK,
+                (value >> doorbell_v2::CMD_SHIFT) & doorbell_v2::CMD_MASK,
+                (value >> doorbell_v2::RAND_SHIFT) & doorbell_v2::RAND_MASK,
+            ),
+        };
+        // Index and priority sit in the same bits on every version.
+        let index = ((value >> doorbell_v2::INDEX_SHIFT) & 0xffff) as u16;
+        let priority = (value >> doorbell_v2::PRIORITY_SHIFT) & 0xffff;
         if qn != u64::from(self.qid)
             || rand != 0
             || self.dev.is_removed()

@@ -22,9 +22,18 @@ pub const DEFLATE: u8 = 1;
 pub const ZLIB: u8 = 2;
 pub const GZIP: u8 = 3;
 
+/// A v2/v3 doorbell value (abi.md §4.2).
 pub fn doorbell(qn: u16, cmd: u64, index: u16, priority: u16) -> u64 {
     u64::from(qn) | (cmd << 12) | (u64::from(index) << 32) | (u64::from(priority) << 48)
 }
+
+/// A v1 doorbell value: qn 0–15, cmd 16–19 (abi.md §4.2).
+pub fn doorbell_v1(qn: u16, cmd: u64, index: u16, priority: u16) -> u64 {
+    u64::from(qn) | (cmd << 16) | (u64::from(index) << 32) | (u64::from(priority) << 48)
+}
+
+/// The v1 doorbell register.
+pub const DB_V1: usize = 0x340;
 
 /// A hand-built ZIP SQE.
 #[derive(Clone, Copy, Debug)]
@@ -34,13 +43,13 @@ impl Desc {
     pub fn new(version: ZipVersion, req: u8, flags: u32, tag: u32) -> Desc {
         let mut d = [0u32; 32];
         let sqe_type = match version {
-            ZipVersion::V2 => 0,
+            ZipVersion::V1 | ZipVersion::V2 => 0,
             ZipVersion::V3 => 3,
         };
         d[7] = flags | (sqe_type << 28);
         d[9] = u32::from(req);
         match version {
-            ZipVersion::V2 => d[13] = tag,
+            ZipVersion::V1 | ZipVersion::V2 => d[13] = tag,
             ZipVersion::V3 => d[26] = tag,
         }
         Desc(d)
@@ -158,14 +167,19 @@ impl Rig {
         slot
     }
 
+    /// Rings a doorbell in this device's format.
+    pub fn doorbell(&self, cmd: u64, index: u16, priority: u16) {
+        let (offset, value) = match self.version {
+            ZipVersion::V1 => (DB_V1, doorbell_v1(self.qid, cmd, index, priority)),
+            _ => (DB, doorbell(self.qid, cmd, index, priority)),
+        };
+        self.q.mmio().unwrap().write_u64(offset, value).unwrap();
+    }
+
     /// Rings the SQ doorbell with the current tail.
     pub fn ring(&self) {
         uacce::barrier::store_barrier();
-        self.q
-            .mmio()
-            .unwrap()
-            .write_u64(DB, doorbell(self.qid, 0, self.tail, 0))
-            .unwrap();
+        self.doorbell(0, self.tail, 0);
     }
 
     pub fn submit(&mut self, d: &Desc) -> u16 {
@@ -203,11 +217,7 @@ impl Rig {
             self.phase = !self.phase;
         }
         self.in_flight -= 1;
-        self.q
-            .mmio()
-            .unwrap()
-            .write_u64(DB, doorbell(self.qid, 1, self.head, 1))
-            .unwrap();
+        self.doorbell(1, self.head, 1);
         Some(Done { slot, sqe })
     }
 
