@@ -709,3 +709,13 @@ fn v1_devices_take_v1_doorbells_at_0x340_only() {
     assert_eq!(done.status(), status::OK);
     assert_eq!(done.sqe[13], 0x51);
 }
+
+#[test]
+fn a_huge_wait_timeout_means_no_timeout() {
+    let mut r = Rig::compress(DeviceConfig::zip_v2());
+    let data = sample(100);
+    let mut out = vec![0u8; 1000];
+    r.submit(&tiny_compress(&r, &data, &mut out, 1));
+    assert!(r.q.wait(Some(Duration::MAX)).unwrap());
+    assert!(r.poll().is_some());
+}

@@ -298,7 +298,8 @@ impl QueueCore {
     /// `poll` semantics: true once a CQE exists that the kernel's shadow head
     /// has not passed; the shadow head then moves past all of them.
     pub fn wait(&self, timeout: Option<Duration>) -> Result<bool, Errno> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // A timeout too large to represent is no timeout.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut ring = self.ring.lock();
         loop {
             if self.dev.is_removed() || self.closed.load(Ordering::Acquire) {
