@@ -22,6 +22,8 @@ pub mod comp;
 pub mod device;
 pub mod discovery;
 pub mod dma;
+#[cfg(feature = "emulator")]
+pub mod emu;
 pub mod hisi;
 pub mod numa;
 pub mod queue;
