@@ -94,7 +94,7 @@ fn builtin(mode: EmuAddressMode) -> Result<&'static [DeviceInfo], CompressError>
     let made = slot.get_or_init(|| {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let config = DeviceConfig::zip_v3().with_address_mode(mode).with_queues(64).with_workers(workers);
-        let emu = Emulator::new(vec![config]).map_err(|e| e.to_string())?;
+        let emu = Emulator::new(config).map_err(|e| e.to_string())?;
         let devices = emu.devices().map_err(|e| e.to_string())?;
         Ok((emu, devices))
     });
