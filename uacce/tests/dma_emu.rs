@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use uacce::Queue;
 use uacce::dma::{AddressSpace, DmaAddr, DmaConfig, DmaError};
-use uacce::emu::{DeviceConfig, EmuAddressMode, Emulator, status};
+use uacce::emu::{DeviceConfig, EmuAddressMode, Emulator, PageSize, status};
 use uacce::hisi::qm::{QmConfig, QmQueue};
 
 /// dw7: block mode (flush + new stream), sqe_type 0 (v2).
@@ -25,12 +25,11 @@ struct Rig {
 }
 
 fn rig(mode: EmuAddressMode, config: &DmaConfig) -> Rig {
-    let emu = Emulator::new(
-        DeviceConfig::zip_v2()
-            .with_address_mode(mode)
-            .with_ss_slice_size(256 << 10),
-    )
-    .unwrap();
+    rig_on(DeviceConfig::zip_v2().with_address_mode(mode), config)
+}
+
+fn rig_on(device: DeviceConfig, config: &DmaConfig) -> Rig {
+    let emu = Emulator::new(device.with_ss_slice_size(256 << 10)).unwrap();
     let dev = emu.devices().unwrap().remove(0);
     let mut q = Queue::open(&dev).unwrap();
     let space = AddressSpace::new(&mut q, config).unwrap();
@@ -252,5 +251,33 @@ fn requests_in_flight_hold_their_bounce_blocks_until_done() {
             );
         }
         assert_eq!(r.space.pool().available(), 16);
+    }
+}
+
+#[test]
+fn sixty_four_k_pages_and_odd_lengths_work_in_every_mode() {
+    // An SS length that is no multiple of anything: rounded up to 64 KiB
+    // (no IOMMU) or to the 64 KiB page (IOMMU) before mapping.
+    let config = DmaConfig::default().with_memory_len((1 << 20) + 1);
+    for mode in MODES {
+        let device = DeviceConfig::zip_v2()
+            .with_address_mode(mode)
+            .with_page_size(PageSize::K64);
+        let mut r = rig_on(device, &config);
+        if let Some(table) = r.space.slice_table() {
+            assert_eq!(table.len(), (1 << 20) + (64 << 10), "{mode:?}");
+        }
+        let input = text(50_000, 5);
+        let mut output = vec![0u8; 65536];
+        let src = r.space.stage_input(&input).unwrap();
+        let dst = r.space.stage_output(&mut output).unwrap();
+        let (st, produced) = run(
+            &mut r.qm,
+            &sqe(src.dma_addr(), src.len(), dst.dma_addr(), dst.capacity()),
+        );
+        assert_eq!(st, status::OK, "{mode:?}");
+        dst.finish(produced).unwrap();
+        drop(src);
+        assert_eq!(inflate(&output[..produced]), input, "{mode:?}");
     }
 }
