@@ -14,14 +14,18 @@ pub enum ExecPath {
     Hardware,
     /// The SDK's built-in emulated device.
     Emulated,
+    /// Software (flate2): no device offered the algorithm, every queue was
+    /// busy, or the device failed the request (see [`crate::pool::Fallback`]).
+    Software,
 }
 
 impl ExecPath {
-    /// `hardware` or `emulated`.
+    /// `hardware`, `emulated` or `software`.
     pub fn as_str(self) -> &'static str {
         match self {
             ExecPath::Hardware => "hardware",
             ExecPath::Emulated => "emulated",
+            ExecPath::Software => "software",
         }
     }
 }
