@@ -378,3 +378,153 @@ fn every_address_mode_and_both_wait_modes_work() {
         }
     }
 }
+
+mod streams {
+    use std::io::Write;
+
+    use super::*;
+    use uacce::comp::{CompressError, Compressor, Decompressor, Encoder, Level};
+
+    fn decode_single(format: Format, data: &[u8]) -> Vec<u8> {
+        // Single-member readers: they stop after the first member, so a
+        // stream that is not exactly one member shows up here.
+        let mut out = Vec::new();
+        match format {
+            Format::Gzip => {
+                let mut d = flate2::read::GzDecoder::new(data);
+                d.read_to_end(&mut out).unwrap();
+            }
+            Format::Zlib => {
+                flate2::read::ZlibDecoder::new(data)
+                    .read_to_end(&mut out)
+                    .unwrap();
+            }
+            Format::Deflate => {
+                flate2::read::DeflateDecoder::new(data)
+                    .read_to_end(&mut out)
+                    .unwrap();
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn device_error_mid_stream_switches_to_software_in_the_same_member() {
+        for format in [Format::Gzip, Format::Zlib, Format::Deflate] {
+            for failing in [0u64, 1, 2] {
+                let (emu, choice) = emulator(DeviceConfig::zip_v3().with_queues(4));
+                let ctl = emu.control(0).unwrap();
+                let data = sample(3 << 20, failing + 20);
+                let mut enc =
+                    Encoder::with_choice(Vec::new(), format, Level::DEFAULT, &choice).unwrap();
+                enc.set_fallback(Fallback::Software);
+                ctl.fail_request(RequestId::Device(ctl.requests_fetched() + failing), 0x06);
+                for piece in data.chunks(300_001) {
+                    enc.write_all(piece).unwrap();
+                }
+                assert_eq!(enc.exec_path(), ExecPath::Software, "{format} {failing}");
+                let out = enc.finish().unwrap();
+                // Exactly one member, trailer included, no byte lost or doubled.
+                assert_eq!(decode_single(format, &out), data, "{format} {failing}");
+                if format == Format::Gzip {
+                    assert_eq!(gunzip_all(&out), data);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn stalled_request_mid_stream_times_out_into_software() {
+        let (emu, choice) = emulator(DeviceConfig::zip_v3().with_queues(4));
+        let ctl = emu.control(0).unwrap();
+        let data = sample(2_500_000, 31);
+        let mut c = Compressor::with_choice(Format::Gzip, Level::DEFAULT, &choice).unwrap();
+        c.set_request_timeout(Duration::from_millis(200));
+        c.set_fallback(Fallback::Software);
+        ctl.stall_request(RequestId::Device(ctl.requests_fetched() + 1));
+        let gz = c.compress(&data).unwrap();
+        assert_eq!(c.exec_path(), ExecPath::Software);
+        assert_eq!(decode_single(Format::Gzip, &gz), data);
+        // The compressor's queue was restarted and works again.
+        let again = c.compress(&data).unwrap();
+        assert_eq!(c.exec_path(), ExecPath::Emulated);
+        assert_eq!(decode_single(Format::Gzip, &again), data);
+    }
+
+    #[test]
+    fn device_error_mid_stream_fails_when_fallback_is_off() {
+        let (emu, choice) = emulator(DeviceConfig::zip_v3().with_queues(4));
+        let ctl = emu.control(0).unwrap();
+        let data = sample(3 << 20, 7);
+        let mut enc =
+            Encoder::with_choice(Vec::new(), Format::Gzip, Level::DEFAULT, &choice).unwrap();
+        ctl.fail_request(RequestId::Device(ctl.requests_fetched() + 1), 0x06);
+        let e = enc.write_all(&data).and_then(|_| enc.flush());
+        let e = match e {
+            Err(e) => e,
+            Ok(()) => enc.finish().map(|_| ()).unwrap_err().into(),
+        };
+        let inner = e.into_inner().unwrap();
+        let inner = inner.downcast::<CompressError>().unwrap();
+        assert!(
+            matches!(*inner, CompressError::Device { status: 0x06, .. }),
+            "{inner:?}"
+        );
+    }
+
+    #[test]
+    fn pooled_encoder_writes_independent_members_in_order() {
+        let (emu, choice) = emulator(DeviceConfig::zip_v3().with_queues(8).with_workers(2));
+        let ctl = emu.control(0).unwrap();
+        let pool = Pool::new(PoolConfig::new(choice).with_queues_per_device(2)).unwrap();
+        let data = sample(3_000_000, 8);
+        ctl.fail_request(RequestId::Device(ctl.requests_fetched() + 5), 0x06);
+        let mut enc = Encoder::with_pool(Vec::new(), Format::Gzip, Level::DEFAULT, &pool).unwrap();
+        for piece in data.chunks(77_777) {
+            enc.write_all(piece).unwrap();
+        }
+        assert!(Encoder::with_pool(Vec::new(), Format::Zlib, Level::DEFAULT, &pool).is_err());
+        let out = enc.finish().unwrap();
+        assert_eq!(gunzip_all(&out), data);
+        let members = data.len().div_ceil(pool.max_request());
+        let s = pool.stats();
+        assert_eq!(s.requests as usize, members);
+        assert_eq!((s.software, s.retries), (1, 1));
+        // Our own decompressor reads every member back.
+        let back =
+            Decompressor::with_choice(Format::Gzip, &DeviceChoice::Emulated(EmuAddressMode::Sva))
+                .unwrap()
+                .decompress(&out)
+                .unwrap();
+        assert_eq!(back, data);
+        // One-shot on the pool: the same shape; an empty input is one member.
+        let mut c = Compressor::with_pool(Format::Gzip, Level::DEFAULT, &pool).unwrap();
+        assert_eq!(gunzip_all(&c.compress(&data).unwrap()), data);
+        assert_eq!(c.exec_path(), ExecPath::Emulated);
+        let empty = c.compress(b"").unwrap();
+        assert!(gunzip_all(&empty).is_empty() && !empty.is_empty());
+    }
+
+    #[test]
+    fn decompressor_falls_back_on_device_error() {
+        let (emu, choice) = emulator(DeviceConfig::zip_v3().with_queues(4));
+        let ctl = emu.control(0).unwrap();
+        let data = sample(500_000, 12);
+        let gz = Compressor::with_choice(Format::Gzip, Level::DEFAULT, &choice)
+            .unwrap()
+            .compress(&data)
+            .unwrap();
+        let mut d = Decompressor::with_choice(Format::Gzip, &choice).unwrap();
+        d.set_fallback(Fallback::Software);
+        ctl.fail_request(RequestId::Device(ctl.requests_fetched()), 0x06);
+        assert_eq!(d.decompress(&gz).unwrap(), data);
+        assert_eq!(d.exec_path(), ExecPath::Software);
+        assert_eq!(d.decompress(&gz).unwrap(), data);
+        assert_eq!(d.exec_path(), ExecPath::Emulated);
+        // Corrupt data fails on both paths.
+        let mut bad = gz.clone();
+        let n = bad.len();
+        bad[n - 5] ^= 1;
+        assert!(d.decompress(&bad).is_err());
+    }
+}

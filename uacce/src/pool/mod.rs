@@ -71,6 +71,8 @@ pub use job::{Job, JobOutput, Op};
 pub use stats::PoolStats;
 pub use ticket::Ticket;
 
+pub(crate) use software::decompress as software_decompress;
+
 use std::cell::Cell as StdCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -334,6 +336,16 @@ impl Pool {
             .map(|l| l.max_input)
             .min()
             .unwrap_or(usize::MAX)
+    }
+
+    /// Where `op` requests run when a device takes them: the path of the
+    /// nearest queue, or software when the pool has none.
+    pub fn exec_path(&self, op: Op) -> crate::comp::ExecPath {
+        self.inner.order[op.index()]
+            .first()
+            .map_or(crate::comp::ExecPath::Software, |&i| {
+                self.inner.lanes[i].path
+            })
     }
 
     /// Requests each queue keeps in flight at most.
