@@ -224,3 +224,79 @@ fn a_100_mib_stream_stays_in_bounded_memory() {
 fn same_file(a: &Path, b: &Path) -> bool {
     std::fs::read(a).unwrap() == std::fs::read(b).unwrap()
 }
+
+fn last_json(o: &Output) -> serde_json::Value {
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let last = text.lines().last().expect("bench printed nothing");
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("last line is not JSON ({e}): {last}"))
+}
+
+#[test]
+fn bench_json_reports_the_required_fields() {
+    for op in ["compress", "decompress"] {
+        let o = uacce(
+            &[
+                "bench",
+                "--emulate",
+                "--op",
+                op,
+                "-f",
+                "gzip",
+                "--size",
+                "8192",
+                "--threads",
+                "2",
+                "--depth",
+                "4",
+                "--seconds",
+                "0.3",
+                "--json",
+            ],
+            b"",
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let j = last_json(&o);
+        for key in [
+            "throughput_mb_s",
+            "ops_per_s",
+            "avg_latency_us",
+            "p99_latency_us",
+        ] {
+            let v = j[key]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{key} missing: {j}"));
+            assert!(v > 0.0, "{key} = {v}");
+        }
+        assert_eq!(j["path"], "emulated", "{j}");
+        assert_eq!(j["op"], op);
+        assert!(j["requests"].as_u64().unwrap() > 0);
+    }
+    let bad = uacce(&["bench", "--emulate", "--seconds", "0"], b"");
+    assert!(!bad.status.success());
+}
+
+#[test]
+fn compress_with_independent_members_round_trips() {
+    let data: Vec<u8> = (0..3_000_000u32)
+        .map(|i| b"members in parallel\n"[(i % 20) as usize] ^ ((i / 65536) as u8 & 1))
+        .collect();
+    let o = uacce(&["compress", "--members", "independent"], &data);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(gunzip(&o.stdout), data);
+    // More than one member: the first member alone is not the whole file.
+    let mut first = Vec::new();
+    use std::io::Read;
+    flate2::read::GzDecoder::new(&o.stdout[..])
+        .read_to_end(&mut first)
+        .unwrap();
+    assert!(first.len() < data.len());
+    // Our own decompressor reads every member.
+    let back = uacce(&["decompress"], &o.stdout);
+    assert!(back.status.success(), "{}", stderr(&back));
+    assert_eq!(back.stdout, data);
+    let refused = uacce(
+        &["compress", "--members", "independent", "-f", "zlib"],
+        &data,
+    );
+    assert!(!refused.status.success());
+}
