@@ -98,8 +98,8 @@ impl DeviceChoice {
 /// one ZIP v3 device (zlib, gzip, deflate) with as many engine workers as the
 /// machine has cores.
 fn builtin(mode: EmuAddressMode) -> Result<&'static [DeviceInfo], CompressError> {
-    static EMULATORS: [OnceLock<Result<(Emulator, Vec<DeviceInfo>), String>>; 3] =
-        [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    type Made = Result<(Emulator, Vec<DeviceInfo>), String>;
+    static EMULATORS: [OnceLock<Made>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
     let slot = match mode {
         EmuAddressMode::Sva => &EMULATORS[0],
         EmuAddressMode::Iommu => &EMULATORS[1],

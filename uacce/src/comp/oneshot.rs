@@ -46,7 +46,7 @@ pub struct Compressor {
 
 enum CompressEngine {
     /// One queue of its own, one stream (single member).
-    Stream(DeflateCore),
+    Stream(Box<DeflateCore>),
     /// Independent gzip members on a pool, many in flight.
     Members(super::members::MemberPipe),
 }
@@ -75,7 +75,7 @@ impl Compressor {
     ) -> Result<Compressor, CompressError> {
         let core = open_first(choice, format, |dev| DeflateCore::open(dev, format))?;
         Ok(Compressor {
-            engine: CompressEngine::Stream(core),
+            engine: CompressEngine::Stream(Box::new(core)),
             level,
         })
     }

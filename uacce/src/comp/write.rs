@@ -11,7 +11,7 @@ use crate::pool::{Fallback, Pool};
 
 enum Engine {
     /// One queue, one stream: a single member, one request at a time.
-    Stream(DeflateCore),
+    Stream(Box<DeflateCore>),
     /// Independent gzip members on a pool, many in flight.
     Members(MemberPipe),
 }
@@ -64,7 +64,7 @@ impl<W: Write> Encoder<W> {
         let core = open_first(choice, format, |dev| DeflateCore::open(dev, format))?;
         let pending = Vec::with_capacity(core.chunk());
         Ok(Encoder {
-            engine: Engine::Stream(core),
+            engine: Engine::Stream(Box::new(core)),
             inner: Some(inner),
             pending,
             level,
