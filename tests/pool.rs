@@ -528,3 +528,66 @@ mod streams {
         assert!(d.decompress(&bad).is_err());
     }
 }
+
+#[test]
+fn threads_use_the_nearest_device_first() {
+    let Some(node) = uacce::numa::current_node() else {
+        return; // The kernel does not say where we run: nothing to prefer.
+    };
+    let far = node + 1;
+    let emu = Emulator::builder()
+        .device(
+            DeviceConfig::zip_v3()
+                .with_queues(4)
+                .with_numa_node(Some(far)),
+        )
+        .device(
+            DeviceConfig::zip_v3()
+                .with_queues(4)
+                .with_numa_node(Some(node)),
+        )
+        .build()
+        .unwrap();
+    let devices = emu.devices().unwrap();
+    let near_name = devices
+        .iter()
+        .find(|d| d.numa_node == Some(node))
+        .unwrap()
+        .name
+        .clone();
+    let (near_ctl, far_ctl) = (
+        emu.control_by_name(&near_name).unwrap(),
+        emu.control_by_name(&devices.iter().find(|d| d.name != near_name).unwrap().name)
+            .unwrap(),
+    );
+    let pool = Pool::new(
+        PoolConfig::new(DeviceChoice::Auto)
+            .with_devices(devices)
+            .with_queues_per_device(1)
+            .with_ops(&[Op::Compress])
+            .with_lane_depth(4),
+    )
+    .unwrap();
+    assert_eq!(pool.queues(Op::Compress), 2);
+    let (n0, f0) = (near_ctl.requests_fetched(), far_ctl.requests_fetched());
+    // Light load stays on the near device.
+    for k in 0..6 {
+        pool.run(Job::compress(Format::Gzip, sample(1000, k)))
+            .unwrap();
+    }
+    assert_eq!(near_ctl.requests_fetched() - n0, 6);
+    assert_eq!(far_ctl.requests_fetched() - f0, 0);
+    // When the near queue is full, load spills over to the far one.
+    near_ctl.set_completion_delay(Some(Duration::from_millis(50)));
+    let tickets: Vec<_> = (0..8)
+        .map(|k| {
+            pool.submit(Job::compress(Format::Gzip, sample(1000, k)))
+                .unwrap()
+        })
+        .collect();
+    for t in tickets {
+        t.wait().unwrap();
+    }
+    near_ctl.set_completion_delay(None);
+    assert!(far_ctl.requests_fetched() - f0 > 0);
+}

@@ -101,6 +101,9 @@ pub enum Fallback {
 pub struct PoolConfig {
     /// Which devices (default: the nearest hardware, else the built-in emulator).
     pub choice: DeviceChoice,
+    /// These devices instead of `choice`, when not empty (a pool over
+    /// several devices, e.g. one per NUMA node).
+    pub devices: Vec<crate::device::DeviceInfo>,
     /// Queues per device and direction (default: the number of CPUs).
     pub queues_per_device: usize,
     /// Directions to open queues for (default: both).
@@ -129,6 +132,7 @@ impl PoolConfig {
     pub fn new(choice: DeviceChoice) -> PoolConfig {
         PoolConfig {
             choice,
+            devices: Vec::new(),
             queues_per_device: std::thread::available_parallelism().map_or(2, |n| n.get()),
             ops: vec![Op::Compress, Op::Decompress],
             lane_depth: 16,
@@ -139,6 +143,12 @@ impl PoolConfig {
             request_timeout: Duration::from_secs(10),
             level: Level::DEFAULT,
         }
+    }
+
+    /// Sets [`devices`](Self::devices).
+    pub fn with_devices(mut self, devices: Vec<crate::device::DeviceInfo>) -> Self {
+        self.devices = devices;
+        self
     }
 
     /// Sets [`queues_per_device`](Self::queues_per_device).
@@ -202,13 +212,40 @@ impl Default for PoolConfig {
     }
 }
 
-pub(crate) struct Inner {
-    config: PoolConfig,
-    lanes: Vec<Lane>,
-    /// Lane indices per direction, nearest NUMA tier first.
+/// The lanes of each direction as a thread on `node` sees them: nearest
+/// NUMA tier first.
+struct Tier {
+    node: Option<u32>,
     order: [Vec<usize>; 2],
     /// How many lanes of each direction are in the nearest tier.
     near: [usize; 2],
+}
+
+impl Tier {
+    fn new(node: Option<u32>, lanes: &[Lane]) -> Tier {
+        let mut order = [Vec::new(), Vec::new()];
+        let mut near = [0, 0];
+        for op in [Op::Compress, Op::Decompress] {
+            let mut idx: Vec<usize> = (0..lanes.len()).filter(|&i| lanes[i].op == op).collect();
+            idx.sort_by_key(|&i| (crate::numa::proximity(node, lanes[i].numa_node), i));
+            let best = idx
+                .first()
+                .map(|&i| crate::numa::proximity(node, lanes[i].numa_node));
+            near[op.index()] = idx
+                .iter()
+                .filter(|&&i| Some(crate::numa::proximity(node, lanes[i].numa_node)) == best)
+                .count();
+            order[op.index()] = idx;
+        }
+        Tier { node, order, near }
+    }
+}
+
+pub(crate) struct Inner {
+    config: PoolConfig,
+    lanes: Vec<Lane>,
+    /// Lane orders per thread NUMA node (`None`: unknown node).
+    tiers: Vec<Tier>,
     soft_counters: Counters,
     completer: OnceLock<Option<std::thread::Thread>>,
     id: usize,
@@ -235,6 +272,19 @@ static NEXT_POOL: AtomicUsize = AtomicUsize::new(0);
 thread_local! {
     /// A per-thread number that spreads threads over lanes.
     static HOME: StdCell<Option<usize>> = const { StdCell::new(None) };
+    /// The thread's NUMA node, asked once (threads rarely change nodes).
+    static NODE: StdCell<Option<Option<u32>>> = const { StdCell::new(None) };
+}
+
+fn thread_node() -> Option<u32> {
+    NODE.with(|n| match n.get() {
+        Some(v) => v,
+        None => {
+            let v = crate::numa::current_node();
+            n.set(Some(v));
+            v
+        }
+    })
 }
 
 fn home() -> usize {
@@ -253,8 +303,11 @@ impl Pool {
     /// a pool with no queue at all is valid and runs everything through the
     /// fallback (or fails every request, with [`Fallback::Fail`]).
     pub fn new(config: PoolConfig) -> Result<Pool, PoolError> {
-        let mut devices = Vec::new();
+        let mut devices = config.devices.clone();
         for f in [Format::Gzip, Format::Zlib, Format::Deflate] {
+            if !config.devices.is_empty() {
+                break;
+            }
             match config.choice.candidates(f.algorithm()) {
                 Ok(found) => {
                     for d in found {
@@ -295,26 +348,20 @@ impl Pool {
                 }
             }
         }
-        let mut order = [Vec::new(), Vec::new()];
-        let mut near = [0, 0];
-        for op in [Op::Compress, Op::Decompress] {
-            let idx: Vec<usize> = (0..lanes.len()).filter(|&i| lanes[i].op == op).collect();
-            let best = idx
-                .iter()
-                .map(|&i| crate::numa::proximity(node, lanes[i].numa_node))
-                .min();
-            near[op.index()] = idx
-                .iter()
-                .filter(|&&i| Some(crate::numa::proximity(node, lanes[i].numa_node)) == best)
-                .count();
-            order[op.index()] = idx;
+        // One lane order per node a thread may run on; unknown nodes use None's.
+        let mut nodes: Vec<Option<u32>> = vec![None, node];
+        for l in &lanes {
+            if !nodes.contains(&l.numa_node) {
+                nodes.push(l.numa_node);
+            }
         }
+        nodes.dedup();
+        let tiers = nodes.into_iter().map(|n| Tier::new(n, &lanes)).collect();
         Ok(Pool {
             inner: Arc::new(Inner {
                 config,
                 lanes,
-                order,
-                near,
+                tiers,
                 soft_counters: Counters::default(),
                 completer: OnceLock::new(),
                 id: NEXT_POOL.fetch_add(1, Ordering::Relaxed),
@@ -324,7 +371,7 @@ impl Pool {
 
     /// The number of queues per direction.
     pub fn queues(&self, op: Op) -> usize {
-        self.inner.order[op.index()].len()
+        self.inner.tiers[0].order[op.index()].len()
     }
 
     /// The largest input of one request: compression input or a compressed
@@ -341,7 +388,7 @@ impl Pool {
     /// Where `op` requests run when a device takes them: the path of the
     /// nearest queue, or software when the pool has none.
     pub fn exec_path(&self, op: Op) -> crate::comp::ExecPath {
-        self.inner.order[op.index()]
+        self.inner.tier().order[op.index()]
             .first()
             .map_or(crate::comp::ExecPath::Software, |&i| {
                 self.inner.lanes[i].path
@@ -379,7 +426,8 @@ impl Pool {
             let len = job.input.len().max(job.max_output);
             return Err(PoolError::TooLarge { len, max });
         }
-        let order = &inner.order[job.op.index()];
+        let tier = inner.tier();
+        let order = &tier.order[job.op.index()];
         let candidates = order
             .iter()
             .filter(|&&i| inner.lanes[i].offers(job.format))
@@ -393,7 +441,7 @@ impl Pool {
         }
         let cell = Cell::new();
         let start = home().wrapping_add(inner.id);
-        let near = inner.near[job.op.index()].max(1);
+        let near = tier.near[job.op.index()].max(1);
         let began = Instant::now();
         let mut job = job;
         loop {
@@ -464,6 +512,15 @@ impl Pool {
 }
 
 impl Inner {
+    /// The lane order for the calling thread's NUMA node.
+    fn tier(&self) -> &Tier {
+        let node = thread_node();
+        self.tiers
+            .iter()
+            .find(|t| t.node == node)
+            .unwrap_or(&self.tiers[0])
+    }
+
     /// A future on `lane` is pending: make sure the completion thread runs.
     /// Returns `false` when no completion thread could be started (the
     /// future must then be polled again soon).
