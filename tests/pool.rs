@@ -591,3 +591,23 @@ fn threads_use_the_nearest_device_first() {
     near_ctl.set_completion_delay(None);
     assert!(far_ctl.requests_fetched() - f0 > 0);
 }
+
+#[test]
+fn a_ticket_polled_to_completion_is_spent() {
+    let (_emu, choice) = emulator(DeviceConfig::zip_v3().with_queues(4));
+    let pool = Pool::new(one_lane(choice)).unwrap();
+    let d = sample(10_000, 77);
+    let mut t = pool.submit(Job::compress(Format::Gzip, d.clone())).unwrap();
+    assert!(t.is_on_device());
+    let out = loop {
+        if let Some(r) = t.try_result() {
+            break r.unwrap();
+        }
+        std::thread::yield_now();
+    };
+    assert_eq!(gunzip_all(&out.data), d);
+    assert!(matches!(
+        t.try_result(),
+        Some(Err(PoolError::AlreadyCollected))
+    ));
+}

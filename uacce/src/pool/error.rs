@@ -72,6 +72,9 @@ pub enum PoolError {
         /// The largest the pool accepts.
         max: usize,
     },
+    /// The ticket's result was already collected.
+    #[error("the result of this request was already collected")]
+    AlreadyCollected,
     /// The data itself is bad or the output too small (also in software).
     #[error(transparent)]
     Compress(#[from] Box<CompressError>),

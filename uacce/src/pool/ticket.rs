@@ -152,10 +152,7 @@ impl Ticket {
                 Some(self.pool.settle(Delivery::Retry(job, reason), None))
             }
             State::Ready(r) => Some(r),
-            State::Taken => Some(Err(PoolError::Busy {
-                lanes: 0,
-                waited: Duration::ZERO,
-            })),
+            State::Taken => Some(Err(PoolError::AlreadyCollected)),
             State::InFlight { .. } => None,
         }
     }
@@ -168,10 +165,9 @@ impl Ticket {
         let (cell, lane) = match &self.state {
             State::InFlight { cell, lane } => (Arc::clone(cell), *lane),
             _ => {
-                return self.try_result().unwrap_or(Err(PoolError::Busy {
-                    lanes: 0,
-                    waited: Duration::ZERO,
-                }));
+                return self
+                    .try_result()
+                    .unwrap_or(Err(PoolError::AlreadyCollected));
             }
         };
         let lane_ref = &self.pool.lanes[lane];
@@ -230,10 +226,10 @@ impl Future for Ticket {
                 }
             }
         } else {
-            Poll::Ready(this.try_result().unwrap_or(Err(PoolError::Busy {
-                lanes: 0,
-                waited: Duration::ZERO,
-            })))
+            Poll::Ready(
+                this.try_result()
+                    .unwrap_or(Err(PoolError::AlreadyCollected)),
+            )
         }
     }
 }
