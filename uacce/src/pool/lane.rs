@@ -206,8 +206,9 @@ impl Lane {
         let Some(mut st) = self.state.try_lock() else {
             return Err(Refusal::Busy(job));
         };
-        // Reaping first frees slots and DMA blocks for this request.
-        self.reap_locked(&mut st);
+        // Reaping first frees slots and DMA blocks for this request. No
+        // event-fd drain here: only a thread about to sleep needs that.
+        self.reap_ring(&mut st);
         if st.pending.len() >= self.depth || self.broken.load(Ordering::Relaxed) {
             return Err(Refusal::Busy(job));
         }
@@ -306,6 +307,14 @@ impl Lane {
             // Drain the event fd before reading the ring: a completion posted
             // after this makes the fd readable again, so no wakeup is lost.
             let _ = st.qm.queue().wait(Some(Duration::ZERO));
+        }
+        self.reap_ring(st);
+    }
+
+    /// Reaps the ring without touching the event fd.
+    fn reap_ring(&self, st: &mut MutexGuard<'_, LaneState>) {
+        if st.pending.is_empty() {
+            return;
         }
         loop {
             match st.qm.poll() {
