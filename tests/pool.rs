@@ -611,3 +611,59 @@ fn a_ticket_polled_to_completion_is_spent() {
         Some(Err(PoolError::AlreadyCollected))
     ));
 }
+
+#[test]
+fn reset_and_removal_send_requests_to_software() {
+    use uacce::emu::StatusWord;
+    let (emu, choice) = emulator(DeviceConfig::zip_v3().with_queues(4));
+    let ctl = emu.control(0).unwrap();
+    let pool =
+        Pool::new(one_lane(choice).with_request_timeout(Duration::from_millis(300))).unwrap();
+    let d = sample(20_000, 40);
+    // A reset in progress (TX word raised): not submitted, run in software.
+    ctl.set_status_word(StatusWord::Tx, None, 1);
+    let out = pool.run(Job::compress(Format::Gzip, d.clone())).unwrap();
+    assert_eq!(out.path, ExecPath::Software);
+    assert_eq!(gunzip_all(&out.data), d);
+    ctl.set_status_word(StatusWord::Tx, None, 0);
+    assert_eq!(
+        pool.run(Job::compress(Format::Gzip, d.clone()))
+            .unwrap()
+            .path,
+        ExecPath::Emulated
+    );
+    // Removal: the request in flight is failed over when it times out, the
+    // queue is retired, and later requests go to software at once.
+    let t = pool.submit(Job::compress(Format::Gzip, d.clone())).unwrap();
+    ctl.remove();
+    let out = t.wait().unwrap();
+    assert_eq!(gunzip_all(&out.data), d);
+    for _ in 0..3 {
+        let out = pool.run(Job::compress(Format::Gzip, d.clone())).unwrap();
+        assert_eq!(out.path, ExecPath::Software);
+        assert_eq!(gunzip_all(&out.data), d);
+    }
+    let strict = {
+        let (_emu2, choice2) = emulator(DeviceConfig::zip_v3().with_queues(4));
+        let p = Pool::new(
+            one_lane(choice2)
+                .with_fallback(Fallback::Fail)
+                .with_request_timeout(Duration::from_millis(200)),
+        )
+        .unwrap();
+        _emu2.control(0).unwrap().remove();
+        let r = p.run(Job::compress(Format::Gzip, d.clone()));
+        assert!(
+            matches!(
+                r,
+                Err(PoolError::DeviceFailure { .. } | PoolError::Timeout { .. })
+            ),
+            "{r:?}"
+        );
+        p.submit(Job::compress(Format::Gzip, d.clone()))
+    };
+    assert!(
+        matches!(strict, Err(PoolError::QueuesFailed { lanes: 1 })),
+        "{strict:?}"
+    );
+}

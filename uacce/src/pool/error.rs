@@ -19,6 +19,12 @@ pub enum PoolError {
         /// `"compression"` or `"decompression"`.
         op: &'static str,
     },
+    /// Every queue that could take the request has failed (device removed).
+    #[error("all {lanes} queues that offer the algorithm have failed")]
+    QueuesFailed {
+        /// How many there were.
+        lanes: usize,
+    },
     /// Every queue stayed full for the whole back-pressure wait.
     #[error("all {lanes} queues stayed busy for {waited:?}")]
     Busy {

@@ -260,20 +260,16 @@ impl Lane {
                 Ok(())
             }
             Err(QmError::Full { .. }) => Err(Refusal::Busy(job)),
-            Err(e) => {
-                let err = PoolError::DeviceFailure {
+            // Reset in progress (TX word) or the queue is gone: this request
+            // goes elsewhere. Requests already in flight may still complete;
+            // if they do not, the request timeout fails them over.
+            Err(e) => Err(Refusal::Failed(
+                job,
+                PoolError::DeviceFailure {
                     device: self.device.clone(),
                     source: e,
-                };
-                self.fail_all(&mut st, |d| PoolError::DeviceFailure {
-                    device: d.to_owned(),
-                    source: QmError::Geometry {
-                        device: d.to_owned(),
-                        detail: "queue failed while submitting".into(),
-                    },
-                });
-                Err(Refusal::Failed(job, err))
-            }
+                },
+            )),
         }
     }
 
@@ -370,11 +366,27 @@ impl Lane {
             if waited >= self.timeout {
                 self.counters.timeout();
                 let device = self.device.clone();
-                self.fail_all(st, |_| PoolError::Timeout {
-                    device: device.clone(),
-                    waited,
-                });
-                self.restart(st);
+                match st.qm.queue().check_alive() {
+                    // Removed: say so, and never use this queue again.
+                    Err(e) => {
+                        let detail = e.to_string();
+                        self.fail_all(st, |_| PoolError::DeviceFailure {
+                            device: device.clone(),
+                            source: QmError::Geometry {
+                                device: device.clone(),
+                                detail: detail.clone(),
+                            },
+                        });
+                        self.broken.store(true, Ordering::Release);
+                    }
+                    Ok(()) => {
+                        self.fail_all(st, |_| PoolError::Timeout {
+                            device: device.clone(),
+                            waited,
+                        });
+                        self.restart(st);
+                    }
+                }
             }
         }
     }

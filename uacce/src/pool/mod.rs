@@ -440,6 +440,16 @@ impl Pool {
             return self.route_fallback(job, reason);
         }
         let cell = Cell::new();
+        let format = job.format;
+        let live = |inner: &Inner| {
+            order.iter().any(|&i| {
+                inner.lanes[i].offers(format) && !inner.lanes[i].broken.load(Ordering::Relaxed)
+            })
+        };
+        if !live(inner) {
+            let reason = PoolError::QueuesFailed { lanes: candidates };
+            return self.route_fallback(job, reason);
+        }
         let start = home().wrapping_add(inner.id);
         let near = tier.near[job.op.index()].max(1);
         let began = Instant::now();
@@ -476,6 +486,10 @@ impl Pool {
             }
             // Every lane is full or taken: help complete, then nap.
             let waited = began.elapsed();
+            if !live(inner) {
+                let reason = PoolError::QueuesFailed { lanes: candidates };
+                return self.route_fallback(job, reason);
+            }
             if waited >= inner.config.busy_wait {
                 let reason = PoolError::Busy {
                     lanes: candidates,
