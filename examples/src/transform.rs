@@ -72,7 +72,9 @@ pub fn run(choice: DeviceChoice, t: Transform, dir: Direction) -> Result<(), Cli
     if let Some(p) = progress {
         p.finish_and_clear();
     }
-    let _ = path;
+    if path == ExecPath::Software {
+        eprintln!("uacce: part or all of the work ran in software (the device did not run it)");
+    }
     Ok(())
 }
 
