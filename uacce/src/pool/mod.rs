@@ -479,6 +479,7 @@ impl Pool {
                             return self.route_fallback(j, reason);
                         }
                         Err(Refusal::Invalid(e)) => {
+                            lane.counters.error();
                             return Ok(Ticket::ready(Arc::clone(inner), Err(e)));
                         }
                     }
@@ -520,7 +521,7 @@ impl Pool {
     }
 
     /// Submits `job` and waits for it.
-    pub fn run(&self, job: Job) -> Result<crate::pool::JobOutput, PoolError> {
+    pub fn run(&self, job: Job) -> Result<JobOutput, PoolError> {
         self.submit(job)?.wait()
     }
 }
