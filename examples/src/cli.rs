@@ -53,6 +53,77 @@ pub enum Command {
     Compress(Transform),
     /// Decompress INPUT (or standard input).
     Decompress(Transform),
+    /// Measure throughput and latency with many threads and requests in flight.
+    Bench(BenchArgs),
+}
+
+/// Options of `bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// What to measure.
+    #[arg(long, value_enum, default_value = "compress")]
+    pub op: BenchOp,
+    /// Container format.
+    #[arg(short = 'f', long, default_value = "gzip", value_parser = parse_format)]
+    pub format: Format,
+    /// Uncompressed bytes per request.
+    #[arg(long, default_value_t = 64 << 10)]
+    pub size: usize,
+    /// Submitting threads.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub threads: u32,
+    /// Requests in flight per thread.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1023))]
+    pub depth: u32,
+    /// How long to run.
+    #[arg(long, default_value_t = 3.0)]
+    pub seconds: f64,
+    /// Spin on the completion queue instead of sleeping in poll(2).
+    #[arg(long)]
+    pub busy_poll: bool,
+    /// What to do with requests no device runs.
+    #[arg(long, value_enum, default_value = "software")]
+    pub fallback: FallbackArg,
+    /// Print one JSON object (on the last line) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `bench --op`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchOp {
+    /// Compression.
+    Compress,
+    /// Decompression.
+    Decompress,
+}
+
+/// What to do when no device runs a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FallbackArg {
+    /// Run it in software (flate2).
+    Software,
+    /// Fail.
+    Fail,
+}
+
+impl From<FallbackArg> for uacce::pool::Fallback {
+    fn from(f: FallbackArg) -> uacce::pool::Fallback {
+        match f {
+            FallbackArg::Software => uacce::pool::Fallback::Software,
+            FallbackArg::Fail => uacce::pool::Fallback::Fail,
+        }
+    }
+}
+
+/// How compressed output is cut into gzip members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MembersArg {
+    /// One member: readable by every gzip reader.
+    Single,
+    /// One member per chunk, compressed in parallel on a queue pool
+    /// (gzip only; some zlib-based readers stop after the first member).
+    Independent,
 }
 
 /// Options of `compress` and `decompress`.
@@ -64,6 +135,12 @@ pub struct Transform {
     /// Compression level 0–9 (hardware v2 ignores it).
     #[arg(short = 'l', long, value_parser = clap::value_parser!(u32).range(0..=9))]
     pub level: Option<u32>,
+    /// Compression: one gzip member, or independent members in parallel.
+    #[arg(long, value_enum, default_value = "single")]
+    pub members: MembersArg,
+    /// What to do when the device fails a request.
+    #[arg(long, value_enum, default_value = "fail")]
+    pub fallback: FallbackArg,
     /// Output file (standard output when omitted).
     #[arg(short = 'o', long, value_name = "OUT")]
     pub output: Option<PathBuf>,

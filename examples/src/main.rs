@@ -2,6 +2,7 @@
 //! devices, and measure throughput. Without hardware it runs on the SDK's
 //! built-in emulated device and says so.
 
+mod bench;
 mod cli;
 mod files;
 mod list;
@@ -28,5 +29,6 @@ fn run(args: cli::Cli) -> Result<(), cli::CliError> {
         cli::Command::List { json } => list::run(&args.global, json),
         cli::Command::Compress(t) => transform::run(choice, t, transform::Direction::Compress),
         cli::Command::Decompress(t) => transform::run(choice, t, transform::Direction::Decompress),
+        cli::Command::Bench(b) => bench::run(choice, b),
     }
 }

@@ -4,8 +4,9 @@ use std::io::{self, IsTerminal, Read, Write};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use uacce::comp::{Decoder, DeviceChoice, Encoder, ExecPath, Level};
+use uacce::pool::{Op, Pool, PoolConfig};
 
-use crate::cli::{CliError, Transform};
+use crate::cli::{CliError, MembersArg, Transform};
 use crate::files::{Output, open_input};
 
 /// Which way.
@@ -37,7 +38,23 @@ pub fn run(choice: DeviceChoice, t: Transform, dir: Direction) -> Result<(), Cli
     };
     let path = match dir {
         Direction::Compress => {
-            let mut enc = Encoder::with_choice(&mut out, t.format, level, &choice)?;
+            let mut enc = match t.members {
+                MembersArg::Single => {
+                    let mut enc = Encoder::with_choice(&mut out, t.format, level, &choice)?;
+                    enc.set_fallback(t.fallback.into());
+                    enc
+                }
+                MembersArg::Independent => {
+                    let pool = Pool::new(
+                        PoolConfig::new(choice.clone())
+                            .with_ops(&[Op::Compress])
+                            .with_fallback(t.fallback.into())
+                            .with_level(level),
+                    )
+                    .map_err(|e| CliError::Usage(e.to_string()))?;
+                    Encoder::with_pool(&mut out, t.format, level, &pool)?
+                }
+            };
             announce(enc.exec_path(), enc.device_name());
             copy(input, &mut enc, "compress")?;
             let path = enc.exec_path();
@@ -55,7 +72,9 @@ pub fn run(choice: DeviceChoice, t: Transform, dir: Direction) -> Result<(), Cli
     if let Some(p) = progress {
         p.finish_and_clear();
     }
-    let _ = path;
+    if path == ExecPath::Software {
+        eprintln!("uacce: part or all of the work ran in software (the device did not run it)");
+    }
     Ok(())
 }
 

@@ -160,13 +160,26 @@ fn list_shows_the_emulated_device() {
 }
 
 /// Peak resident memory of finished children, in KiB.
-fn children_max_rss_kib() -> i64 {
-    // SAFETY: getrusage writes one `rusage` into the zeroed struct we own.
-    unsafe {
+/// Runs `cmd` and returns whether it succeeded and its own peak RSS in KiB.
+/// (`wait4` on this child alone: `RUSAGE_CHILDREN` would also count the
+/// children other tests spawn meanwhile, which report the test process's own
+/// peak when they are spawned by `vfork` while it holds big buffers.)
+fn run_measured(cmd: &mut Command) -> (bool, i64) {
+    let child = cmd.spawn().unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: wait4 writes one int and one `rusage` into the zeroed locals we
+    // own; `pid` is our own unreaped child, so it reaps exactly that process.
+    let (rc, usage) = unsafe {
         let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
-        usage.ru_maxrss
-    }
+        let rc = libc::wait4(pid, &mut status, 0, &mut usage);
+        (rc, usage)
+    };
+    assert_eq!(rc, pid, "wait4 failed");
+    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    // The child is reaped; dropping the handle does not wait again.
+    drop(child);
+    (ok, usage.ru_maxrss)
 }
 
 #[test]
@@ -185,36 +198,36 @@ fn a_100_mib_stream_stays_in_bounded_memory() {
         }
     }
     let gz = dir.path().join("big.bin.gz");
-    let status = Command::new(env!("CARGO_BIN_EXE_uacce"))
-        .args([
-            "compress",
-            "-l",
-            "1",
-            input.to_str().unwrap(),
-            "-o",
-            gz.to_str().unwrap(),
-        ])
-        .env("UACCE_SYSFS_ROOT", "/nonexistent-uacce-class")
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let (ok, rss_compress) = run_measured(
+        Command::new(env!("CARGO_BIN_EXE_uacce"))
+            .args([
+                "compress",
+                "-l",
+                "1",
+                input.to_str().unwrap(),
+                "-o",
+                gz.to_str().unwrap(),
+            ])
+            .env("UACCE_SYSFS_ROOT", "/nonexistent-uacce-class")
+            .stderr(Stdio::null()),
+    );
+    assert!(ok);
     let back = dir.path().join("back.bin");
-    let status = Command::new(env!("CARGO_BIN_EXE_uacce"))
-        .args([
-            "decompress",
-            gz.to_str().unwrap(),
-            "-o",
-            back.to_str().unwrap(),
-        ])
-        .env("UACCE_SYSFS_ROOT", "/nonexistent-uacce-class")
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let (ok, rss_decompress) = run_measured(
+        Command::new(env!("CARGO_BIN_EXE_uacce"))
+            .args([
+                "decompress",
+                gz.to_str().unwrap(),
+                "-o",
+                back.to_str().unwrap(),
+            ])
+            .env("UACCE_SYSFS_ROOT", "/nonexistent-uacce-class")
+            .stderr(Stdio::null()),
+    );
+    assert!(ok);
     assert_eq!(std::fs::metadata(&back).unwrap().len(), 100 << 20);
     assert!(same_file(&input, &back));
-    let rss = children_max_rss_kib();
+    let rss = rss_compress.max(rss_decompress);
     assert!(
         rss < 80 * 1024,
         "peak RSS {rss} KiB for a 100 MiB stream: memory is not bounded"
@@ -223,4 +236,80 @@ fn a_100_mib_stream_stays_in_bounded_memory() {
 
 fn same_file(a: &Path, b: &Path) -> bool {
     std::fs::read(a).unwrap() == std::fs::read(b).unwrap()
+}
+
+fn last_json(o: &Output) -> serde_json::Value {
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let last = text.lines().last().expect("bench printed nothing");
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("last line is not JSON ({e}): {last}"))
+}
+
+#[test]
+fn bench_json_reports_the_required_fields() {
+    for op in ["compress", "decompress"] {
+        let o = uacce(
+            &[
+                "bench",
+                "--emulate",
+                "--op",
+                op,
+                "-f",
+                "gzip",
+                "--size",
+                "8192",
+                "--threads",
+                "2",
+                "--depth",
+                "4",
+                "--seconds",
+                "0.3",
+                "--json",
+            ],
+            b"",
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let j = last_json(&o);
+        for key in [
+            "throughput_mb_s",
+            "ops_per_s",
+            "avg_latency_us",
+            "p99_latency_us",
+        ] {
+            let v = j[key]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{key} missing: {j}"));
+            assert!(v > 0.0, "{key} = {v}");
+        }
+        assert_eq!(j["path"], "emulated", "{j}");
+        assert_eq!(j["op"], op);
+        assert!(j["requests"].as_u64().unwrap() > 0);
+    }
+    let bad = uacce(&["bench", "--emulate", "--seconds", "0"], b"");
+    assert!(!bad.status.success());
+}
+
+#[test]
+fn compress_with_independent_members_round_trips() {
+    let data: Vec<u8> = (0..3_000_000u32)
+        .map(|i| b"members in parallel\n"[(i % 20) as usize] ^ ((i / 65536) as u8 & 1))
+        .collect();
+    let o = uacce(&["compress", "--members", "independent"], &data);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(gunzip(&o.stdout), data);
+    // More than one member: the first member alone is not the whole file.
+    let mut first = Vec::new();
+    use std::io::Read;
+    flate2::read::GzDecoder::new(&o.stdout[..])
+        .read_to_end(&mut first)
+        .unwrap();
+    assert!(first.len() < data.len());
+    // Our own decompressor reads every member.
+    let back = uacce(&["decompress"], &o.stdout);
+    assert!(back.status.success(), "{}", stderr(&back));
+    assert_eq!(back.stdout, data);
+    let refused = uacce(
+        &["compress", "--members", "independent", "-f", "zlib"],
+        &data,
+    );
+    assert!(!refused.status.success());
 }

@@ -26,6 +26,7 @@ pub mod dma;
 pub mod emu;
 pub mod hisi;
 pub mod numa;
+pub mod pool;
 pub mod queue;
 pub mod region;
 

@@ -14,14 +14,18 @@ pub enum ExecPath {
     Hardware,
     /// The SDK's built-in emulated device.
     Emulated,
+    /// Software (flate2): no device offered the algorithm, every queue was
+    /// busy, or the device failed the request (see [`crate::pool::Fallback`]).
+    Software,
 }
 
 impl ExecPath {
-    /// `hardware` or `emulated`.
+    /// `hardware`, `emulated` or `software`.
     pub fn as_str(self) -> &'static str {
         match self {
             ExecPath::Hardware => "hardware",
             ExecPath::Emulated => "emulated",
+            ExecPath::Software => "software",
         }
     }
 }
@@ -94,8 +98,8 @@ impl DeviceChoice {
 /// one ZIP v3 device (zlib, gzip, deflate) with as many engine workers as the
 /// machine has cores.
 fn builtin(mode: EmuAddressMode) -> Result<&'static [DeviceInfo], CompressError> {
-    type Started = OnceLock<Result<(Emulator, Vec<DeviceInfo>), String>>;
-    static EMULATORS: [Started; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    type Made = Result<(Emulator, Vec<DeviceInfo>), String>;
+    static EMULATORS: [OnceLock<Made>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
     let slot = match mode {
         EmuAddressMode::Sva => &EMULATORS[0],
         EmuAddressMode::Iommu => &EMULATORS[1],

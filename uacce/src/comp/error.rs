@@ -110,6 +110,15 @@ pub enum CompressError {
         /// Its size.
         capacity: usize,
     },
+    /// A pooled request failed (and software was not allowed or failed too).
+    #[error(transparent)]
+    Pool(Box<crate::pool::PoolError>),
+    /// Independent members exist only in gzip.
+    #[error("independent members need gzip; {format} output is one stream")]
+    MembersNeedGzip {
+        /// The format asked for.
+        format: Format,
+    },
     /// Reading input or writing output failed.
     #[error(transparent)]
     Io(#[from] io::Error),

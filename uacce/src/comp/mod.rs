@@ -17,8 +17,10 @@ mod device;
 mod error;
 pub mod header;
 mod inflate;
+mod members;
 mod oneshot;
 mod read;
+mod soft;
 mod write;
 
 pub use device::{DeviceChoice, ExecPath};
