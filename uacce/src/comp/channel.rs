@@ -155,13 +155,11 @@ impl ZipChannel {
         match self.qm.wait(self.timeout) {
             Ok(done) => {
                 let result = ZipResult::decode(&done);
-                let produced = (result.produced as usize).min(capacity);
-                dst.finish(produced)?;
+                // A device that claims more output than it was given is an
+                // error (OutputOverrun), never silently truncated data.
+                dst.finish(result.produced as usize)?;
                 drop(src);
-                Ok(ZipResult {
-                    produced: produced as u32,
-                    ..result
-                })
+                Ok(result)
             }
             Err(e) => {
                 // The device may still touch these buffers: never reuse them.

@@ -403,7 +403,19 @@ impl Lane {
         } = req;
         drop(src);
         let format = job.format;
-        let produced = (r.produced as usize).min(dst.len());
+        let produced = r.produced as usize;
+        if produced > dst.len() {
+            // The device claims more output than its buffer holds: never
+            // deliver truncated bytes; redo the job (or fail, by policy).
+            let overrun = crate::dma::DmaError::OutputOverrun {
+                written: produced,
+                capacity: dst.len(),
+            };
+            return (
+                Delivery::Retry(job, CompressError::from(overrun).into()),
+                cell,
+            );
+        }
         let status_err = |status| PoolError::DeviceStatus {
             device: self.device.clone(),
             format,
