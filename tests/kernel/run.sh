@@ -11,7 +11,7 @@
 #   UACCE_KCONF_ACCEL  force a QEMU accelerator: "tcg" or "kvm" (default: KVM
 #                      when /dev/kvm is usable and the host is not itself a
 #                      virtual machine, else TCG)
-#   UACCE_KCONF_TIMEOUT  outer timeout of the guest in seconds (default 300)
+#   UACCE_KCONF_TIMEOUT  outer timeout of the guest in seconds (default 180)
 #   UACCE_KCONF_DEPTH  ring depth of the mock device (default 1024, as QM v2)
 #
 # Prints the guest log and exits non-zero unless the guest reports
@@ -21,14 +21,14 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 HERE="$REPO/tests/kernel"
 WORK=${UACCE_KCONF_WORK:-$REPO/target/kernel-conformance}
-TIMEOUT=${UACCE_KCONF_TIMEOUT:-300}
+TIMEOUT=${UACCE_KCONF_TIMEOUT:-180}
 DEPTH=${UACCE_KCONF_DEPTH:-1024}
 TARGET=x86_64-unknown-linux-gnu
 T0=$(date +%s.%N)
 
-log() { printf '[kernel-conformance] %s\n' "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
 elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
+log() { printf '[kernel-conformance %6ss] %s\n' "$(elapsed "$T0")" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
 
 SUDO=()
 if [ "$(id -u)" -ne 0 ]; then
@@ -205,7 +205,8 @@ set -e
 BOOT_TIME=$(elapsed "$T1")
 
 echo "===================== guest log ($GUEST_LOG) ====================="
-tr -d '\r' <"$GUEST_LOG"
+# Without the firmware's terminal escape sequences.
+tr -d '\r' <"$GUEST_LOG" | sed -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1bc//g'
 echo "=================================================================="
 RESULT=$(tr -d '\r' <"$GUEST_LOG" | grep -a '^UACCE-CONFORMANCE: ' | tail -n1 || true)
 log "guest boot+test: ${BOOT_TIME} s; total: $(elapsed "$T0") s; qemu exit $QEMU_RC"
