@@ -8,11 +8,13 @@
 //! what the SDK does against a real uacce core (abi.md §12).
 //!
 //! ```text
-//! uacce-conformance --depth N --queues N --remove-parent CMD [--summary FILE]
+//! uacce-conformance --depth N --queues N --remove-parent CMD [--restore-parent CMD]
+//!                   [--summary FILE]
 //! ```
 //!
 //! `CMD` (run with `/bin/sh -c`) must remove the mock parent driver; the
-//! device-removal check runs it last, with queues open. Each check prints
+//! device-removal check runs it near the end, with queues open. The optional
+//! restore command loads the parent again for a last check. Each check prints
 //! `ok` or `FAIL` with details; the summary `passed/total` goes to `FILE`, and
 //! the exit status is 0 only if every check passed.
 
@@ -64,13 +66,15 @@ struct Options {
     depth: u16,
     queues: u32,
     remove_parent: String,
+    restore_parent: Option<String>,
     summary: Option<PathBuf>,
 }
 
 impl Options {
     fn parse() -> Result<Options, String> {
         let mut args = std::env::args().skip(1);
-        let (mut depth, mut queues, mut remove_parent, mut summary) = (None, None, None, None);
+        let (mut depth, mut queues, mut remove_parent, mut restore_parent, mut summary) =
+            (None, None, None, None, None);
         while let Some(arg) = args.next() {
             let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
             match arg.as_str() {
@@ -89,6 +93,7 @@ impl Options {
                     )
                 }
                 "--remove-parent" => remove_parent = Some(value()?),
+                "--restore-parent" => restore_parent = Some(value()?),
                 "--summary" => summary = Some(PathBuf::from(value()?)),
                 other => return Err(format!("unknown argument {other:?}")),
             }
@@ -97,6 +102,7 @@ impl Options {
             depth: depth.ok_or("--depth is required")?,
             queues: queues.ok_or("--queues is required")?,
             remove_parent: remove_parent.ok_or("--remove-parent is required")?,
+            restore_parent,
             summary,
         })
     }
@@ -131,6 +137,7 @@ struct Suite {
     root: PathBuf,
     expected: Expected,
     remove_parent: String,
+    restore_parent: Option<String>,
     passed: usize,
     failed: Vec<&'static str>,
 }
@@ -184,7 +191,8 @@ fn main() -> ExitCode {
         Err(why) => {
             eprintln!("uacce-conformance: {why}");
             eprintln!(
-                "usage: uacce-conformance --depth N --queues N --remove-parent CMD [--summary FILE]"
+                "usage: uacce-conformance --depth N --queues N --remove-parent CMD \
+                 [--restore-parent CMD] [--summary FILE]"
             );
             return ExitCode::from(2);
         }
@@ -193,6 +201,7 @@ fn main() -> ExitCode {
         root: discovery::default_root(),
         expected: Expected::new(&opts),
         remove_parent: opts.remove_parent.clone(),
+        restore_parent: opts.restore_parent.clone(),
         passed: 0,
         failed: Vec::new(),
     };
@@ -236,6 +245,12 @@ fn main() -> ExitCode {
     suite.run("forked child cannot use the parent's queue", check_fork);
     // Last: it removes the device.
     suite.run("parent driver removed while queues are open", check_removal);
+    if suite.restore_parent.is_some() {
+        suite.run(
+            "device back after the parent returns: a new queue works",
+            check_restored,
+        );
+    }
 
     let total = suite.passed + suite.failed.len();
     let summary = format!("{}/{total}", suite.passed);
@@ -912,18 +927,7 @@ fn check_removal(s: &Suite) -> Check {
     round_trips(&mut qm, 0, 2, 0)?;
     let mut plain = Queue::open(&dev).ctx("second queue")?;
 
-    let out = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(&s.remove_parent)
-        .output()
-        .ctx("run remove command")?;
-    ensure!(
-        out.status.success(),
-        "{:?} failed: {} {}",
-        s.remove_parent,
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_command(&s.remove_parent)?;
 
     // START_Q on a queue that has not noticed yet: the kernel says ENXIO.
     match plain.start() {
@@ -1021,6 +1025,36 @@ fn check_removal(s: &Suite) -> Check {
     // Closing the dead queues (munmap + close) must be quiet.
     drop(qm);
     drop(plain);
+    Ok(())
+}
+
+fn check_restored(s: &Suite) -> Check {
+    let cmd = s.restore_parent.as_deref().ok_or("no --restore-parent")?;
+    run_command(cmd)?;
+    let dev = s.device()?;
+    ensure!(
+        dev.available_instances == s.expected.queues,
+        "available_instances {}",
+        dev.available_instances
+    );
+    let mut qm = s.qm(&dev, WaitMode::Sleep)?;
+    round_trips(&mut qm, 0, 3, 0)?;
+    Ok(())
+}
+
+/// Runs `cmd` with `/bin/sh -c`; fails unless it exits 0.
+fn run_command(cmd: &str) -> Check {
+    let out = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+        .ctx(&format!("run {cmd:?}"))?;
+    ensure!(
+        out.status.success(),
+        "{cmd:?} failed: {} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(())
 }
 

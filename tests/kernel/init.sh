@@ -21,9 +21,10 @@ insmod /mock_hisi_qm.ko depth=@DEPTH@ queues=2 || result "FAIL insmod mock_hisi_
 ls /sys/class/uacce
 
 # The program removes the parent itself (for the device-removal check) with
-# this command, while it holds a queue open.
+# these commands, while it holds queues open, and loads it again afterwards.
 /uacce-conformance --depth @DEPTH@ --queues 2 --summary /tmp/summary \
-    --remove-parent "rmmod mock_hisi_qm"
+    --remove-parent "rmmod mock_hisi_qm" \
+    --restore-parent "insmod /mock_hisi_qm.ko depth=@DEPTH@ queues=2"
 rc=$?
 summary=$(cat /tmp/summary 2>/dev/null)
 if [ "$rc" -eq 0 ] && [ -n "$summary" ]; then

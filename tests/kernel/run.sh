@@ -68,7 +68,7 @@ apt_ensure() {
     fi
 }
 
-apt_ensure qemu-system-x86 busybox-static cpio gzip gcc make kmod libc6-dev xz-utils
+apt_ensure qemu-system-x86 busybox-static cpio gzip gcc make kmod libc6-dev binutils xz-utils
 
 # --- 2. One kernel ABI whose image, headers and source versions match --------
 # The linux-image-amd64 metapackage names the current ABI; superseded ABIs
@@ -161,8 +161,10 @@ log "building uacce-conformance (static, $TARGET)"
     --target "$TARGET" --target-dir "$WORK/cargo" \
     -p uacce-tests --bin uacce-conformance)
 PROG="$WORK/cargo/$TARGET/debug/uacce-conformance"
-file_out=$(LC_ALL=C od -An -c -N4 "$PROG" | tr -d ' ')
-[ "$file_out" = '177ELF' ] || die "$PROG is not an ELF file"
+# The guest has no dynamic loader: the program must be static.
+if ! readelf -h "$PROG" >/dev/null 2>&1 || readelf -l "$PROG" | grep -q 'program interpreter'; then
+    die "$PROG is not a static ELF executable"
+fi
 
 # --- 5. initramfs --------------------------------------------------------------
 ROOTFS="$KDIR_WORK/rootfs"
