@@ -9,6 +9,8 @@
 //!
 //! * [`device`] and [`discovery`]: what devices exist and what they offer.
 //! * [`Queue`]: one open queue file, its typed [`region`]s, `start`/`put`, waiting.
+//! * [`dma`]: address modes and device-visible memory: [`dma::DmaAddr`],
+//!   translation, DMA buffers, staging of user buffers.
 //! * [`backend`]: the kernel character device, or the built-in emulator (`emu`).
 //!
 //! Device memory is never reachable through a Rust reference: regions hand out
@@ -16,8 +18,12 @@
 
 pub mod backend;
 pub mod barrier;
+pub mod comp;
 pub mod device;
 pub mod discovery;
+pub mod dma;
+#[cfg(feature = "emulator")]
+pub mod emu;
 pub mod hisi;
 pub mod numa;
 pub mod queue;
