@@ -30,7 +30,11 @@ fn our_zlib_and_deflate_read_back_with_software_zlib() {
             for len in [0, 1, 4096, 300_000] {
                 let data = sample(len, 7 + len as u64);
                 let z = c.compress(&data).unwrap();
-                assert_eq!(reference_decompress(&z, format).unwrap(), data, "{mode:?} {format} len {len}");
+                assert_eq!(
+                    reference_decompress(&z, format).unwrap(),
+                    data,
+                    "{mode:?} {format} len {len}"
+                );
             }
         }
     }
@@ -40,8 +44,12 @@ fn our_zlib_and_deflate_read_back_with_software_zlib() {
 fn zlib_reads_back_with_python_zlib() {
     let data = sample(50_000, 3);
     let (_, choice) = &emulated_modes()[1];
-    let z = Compressor::with_choice(Format::Zlib, Level::DEFAULT, choice).unwrap().compress(&data).unwrap();
-    let script = "import sys, zlib; sys.stdout.buffer.write(zlib.decompress(sys.stdin.buffer.read()))";
+    let z = Compressor::with_choice(Format::Zlib, Level::DEFAULT, choice)
+        .unwrap()
+        .compress(&data)
+        .unwrap();
+    let script =
+        "import sys, zlib; sys.stdout.buffer.write(zlib.decompress(sys.stdin.buffer.read()))";
     assert_eq!(run_tool("python3", &["-c", script], &z), data);
 }
 
@@ -53,7 +61,11 @@ fn sizes_around_the_8_mib_request_limit() {
         for len in [EIGHT_MIB - 1, EIGHT_MIB, EIGHT_MIB + 1] {
             let data = sample(len, len as u64);
             let gz = c.compress(&data).unwrap();
-            assert_eq!(reference_decompress(&gz, Format::Gzip).unwrap().len(), len, "{mode:?}");
+            assert_eq!(
+                reference_decompress(&gz, Format::Gzip).unwrap().len(),
+                len,
+                "{mode:?}"
+            );
             assert!(d.decompress(&gz).unwrap() == data, "{mode:?} len {len}");
         }
     }
@@ -64,9 +76,19 @@ fn incompressible_data_round_trips() {
     for (mode, choice) in emulated_modes() {
         let data = noise(300_000, 99);
         for format in [Format::Gzip, Format::Zlib, Format::Deflate] {
-            let z = Compressor::with_choice(format, Level::DEFAULT, &choice).unwrap().compress(&data).unwrap();
-            assert_eq!(reference_decompress(&z, format).unwrap(), data, "{mode:?} {format}");
-            let back = Decompressor::with_choice(format, &choice).unwrap().decompress(&z).unwrap();
+            let z = Compressor::with_choice(format, Level::DEFAULT, &choice)
+                .unwrap()
+                .compress(&data)
+                .unwrap();
+            assert_eq!(
+                reference_decompress(&z, format).unwrap(),
+                data,
+                "{mode:?} {format}"
+            );
+            let back = Decompressor::with_choice(format, &choice)
+                .unwrap()
+                .decompress(&z)
+                .unwrap();
             assert!(back == data, "{mode:?} {format}");
         }
     }
@@ -85,7 +107,11 @@ fn system_gzip_levels_names_and_members_read_back() {
         let mut d = Decompressor::with_choice(Format::Gzip, &choice).unwrap();
         for level in 1..=9 {
             // `gzip -c FILE` stores the file name (FNAME) and mtime.
-            let gz = run_tool("gzip", &[&format!("-{level}"), "-c", file.to_str().unwrap()], b"");
+            let gz = run_tool(
+                "gzip",
+                &[&format!("-{level}"), "-c", file.to_str().unwrap()],
+                b"",
+            );
             assert_eq!(gz[3] & 0x08, 0x08, "FNAME set");
             assert!(d.decompress(&gz).unwrap() == data, "{mode:?} gzip -{level}");
         }
@@ -97,7 +123,10 @@ fn system_gzip_levels_names_and_members_read_back() {
         two.extend(&gz_empty);
         let mut expect = data.clone();
         expect.extend_from_slice(b"second member");
-        assert!(d.decompress(&two).unwrap() == expect, "{mode:?} multi-member");
+        assert!(
+            d.decompress(&two).unwrap() == expect,
+            "{mode:?} multi-member"
+        );
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -107,13 +136,18 @@ fn streaming_encoder_and_decoder_round_trip() {
     for (mode, choice) in emulated_modes() {
         for format in [Format::Gzip, Format::Zlib, Format::Deflate] {
             let data = sample(3_000_000, 5);
-            let mut enc = Encoder::with_choice(Vec::new(), format, Level::new(1).unwrap(), &choice).unwrap();
+            let mut enc =
+                Encoder::with_choice(Vec::new(), format, Level::new(1).unwrap(), &choice).unwrap();
             // Odd-sized writes, so requests never line up with the writes.
             for piece in data.chunks(77_777) {
                 enc.write_all(piece).unwrap();
             }
             let z = enc.finish().unwrap();
-            assert_eq!(reference_decompress(&z, format).unwrap(), data, "{mode:?} {format}");
+            assert_eq!(
+                reference_decompress(&z, format).unwrap(),
+                data,
+                "{mode:?} {format}"
+            );
             let mut dec = Decoder::with_choice(&z[..], format, &choice).unwrap();
             let mut back = Vec::new();
             let mut buf = [0u8; 10_007];

@@ -8,7 +8,12 @@ use uacce::emu::EmuAddressMode;
 
 /// The three emulated address modes, each as a device choice.
 pub fn emulated_modes() -> [(EmuAddressMode, DeviceChoice); 3] {
-    [EmuAddressMode::Sva, EmuAddressMode::Iommu, EmuAddressMode::NoIommu].map(|m| (m, DeviceChoice::Emulated(m)))
+    [
+        EmuAddressMode::Sva,
+        EmuAddressMode::Iommu,
+        EmuAddressMode::NoIommu,
+    ]
+    .map(|m| (m, DeviceChoice::Emulated(m)))
 }
 
 /// Deterministic test data: text-like with some repetition, so it compresses
@@ -28,7 +33,10 @@ pub fn sample(len: usize, seed: u64) -> Vec<u8> {
         b"IOVA ",
         b"completion ",
     ];
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407)
+        | 1;
     let mut out = Vec::with_capacity(len + 16);
     while out.len() < len {
         x ^= x << 13;
@@ -85,6 +93,10 @@ pub fn run_tool(program: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
     });
     let out = child.wait_with_output().unwrap();
     feeder.join().unwrap();
-    assert!(out.status.success(), "{program} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }

@@ -26,8 +26,10 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use uacce::backend::{Backend, KernelBackend};
+use uacce::comp::{CompressError, Compressor, Decompressor, DeviceChoice, Format, Level};
 use uacce::device::{AddressMode, DeviceInfo, HwVersion};
 use uacce::discovery::{self, DiscoveryError};
+use uacce::dma::{AddressSpace, DmaConfig, DmaError};
 use uacce::hisi::qm::{Completion, QmConfig, QmError, QmQueue, WaitMode};
 use uacce::queue::{Queue, QueueError, QueueOp, RegionKind};
 use uacce_sys::hisi_qm::QM_SQE_SIZE_ZIP_SEC;
@@ -243,6 +245,10 @@ fn main() -> ExitCode {
         check_ring,
     );
     suite.run("forked child cannot use the parent's queue", check_fork);
+    suite.run(
+        "compression on a device without shared memory: clear error",
+        check_comp_no_shared_memory,
+    );
     // Last: it removes the device.
     suite.run("parent driver removed while queues are open", check_removal);
     if suite.restore_parent.is_some() {
@@ -496,6 +502,15 @@ fn check_no_shared_memory(s: &Suite) -> Check {
         "NoSharedMemory claims SS translation"
     );
     let mut queue = Queue::open(&dev).ctx("Queue::open")?;
+    // The DMA layer refuses such a device with a clear error, before it maps
+    // anything.
+    match AddressSpace::new(&mut queue, &DmaConfig::default()) {
+        Err(DmaError::NoSharedMemory { device }) => {
+            ensure!(device == dev.name, "error names {device}")
+        }
+        Err(e) => return Err(format!("AddressSpace::new: {e:?}, expected NoSharedMemory")),
+        Ok(_) => return Err("AddressSpace::new accepted a device without shared memory".into()),
+    }
     // No SS region on a mainline kernel (abi.md §12: mmap at 2 * page is EINVAL),
     // so there is no memory the device could be given.
     let err = match queue.map_ss(1 << 20) {
@@ -521,6 +536,62 @@ fn check_no_shared_memory(s: &Suite) -> Check {
     queue.set_qp_ctx(0).ctx("SET_QP_CTX")?;
     queue.start().ctx("START_Q")?;
     queue.put().ctx("PUT_Q")?;
+    Ok(())
+}
+
+/// Compression on a device without shared memory: a clear error, never a hang
+/// or wrong bytes. Runs after the fork check: the built-in emulator that an
+/// automatic choice may fall back to starts threads.
+fn check_comp_no_shared_memory(s: &Suite) -> Check {
+    let dev = s.device()?;
+    let choice = DeviceChoice::Device(Box::new(dev.clone()));
+    let no_memory = |r: Result<(), CompressError>, what: &str| -> Check {
+        match r {
+            Err(CompressError::Dma(DmaError::NoSharedMemory { device })) => {
+                ensure!(device == dev.name, "{what}: error names {device}");
+                Ok(())
+            }
+            Err(e) => Err(format!("{what}: {e:?}, expected NoSharedMemory")),
+            Ok(()) => Err(format!("{what} opened on a device without shared memory")),
+        }
+    };
+    no_memory(
+        Compressor::with_choice(Format::Gzip, Level::DEFAULT, &choice).map(drop),
+        "Compressor on the device",
+    )?;
+    no_memory(
+        Decompressor::with_choice(Format::Zlib, &choice).map(drop),
+        "Decompressor on the device",
+    )?;
+    ensure!(
+        s.available(&dev)? == s.expected.queues,
+        "a refused engine kept its queue"
+    );
+
+    // The automatic choice sees only this device: it must either fall back to
+    // the built-in emulator and round-trip correctly, or refuse clearly.
+    let data: Vec<u8> = (0..200_000u32)
+        .map(|i| (i % 251) as u8 ^ (i / 997) as u8)
+        .collect();
+    match uacce::comp::compress(&data, Format::Gzip) {
+        Ok(gz) => {
+            let back = uacce::comp::decompress(&gz, Format::Gzip).ctx("decompress")?;
+            ensure!(
+                back == data,
+                "automatic choice: round trip changed the data"
+            );
+            println!("     automatic choice fell back to the built-in emulator");
+        }
+        Err(CompressError::Dma(DmaError::NoSharedMemory { device })) => {
+            ensure!(device == dev.name, "automatic choice: error names {device}");
+            println!("     automatic choice refused: no shared memory on {device}");
+        }
+        Err(e) => return Err(format!("automatic choice: {e:?}")),
+    }
+    ensure!(
+        s.available(&dev)? == s.expected.queues,
+        "automatic choice kept a queue"
+    );
     Ok(())
 }
 
