@@ -68,6 +68,10 @@ apt_ensure() {
     fi
 }
 
+# Stale package lists name kernel versions the mirror no longer has.
+if ! find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null | grep -q .; then
+    apt_update_once
+fi
 apt_ensure qemu-system-x86 busybox-static cpio gzip gcc make kmod libc6-dev binutils xz-utils
 
 # --- 2. One kernel ABI whose image, headers and source versions match --------
