@@ -69,14 +69,16 @@ struct Options {
     queues: u32,
     remove_parent: String,
     restore_parent: Option<String>,
+    reset_param: Option<PathBuf>,
     summary: Option<PathBuf>,
 }
 
 impl Options {
     fn parse() -> Result<Options, String> {
         let mut args = std::env::args().skip(1);
-        let (mut depth, mut queues, mut remove_parent, mut restore_parent, mut summary) =
-            (None, None, None, None, None);
+        let (mut depth, mut queues, mut remove_parent, mut restore_parent) =
+            (None, None, None, None);
+        let (mut reset_param, mut summary) = (None, None);
         while let Some(arg) = args.next() {
             let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
             match arg.as_str() {
@@ -96,6 +98,7 @@ impl Options {
                 }
                 "--remove-parent" => remove_parent = Some(value()?),
                 "--restore-parent" => restore_parent = Some(value()?),
+                "--reset-param" => reset_param = Some(PathBuf::from(value()?)),
                 "--summary" => summary = Some(PathBuf::from(value()?)),
                 other => return Err(format!("unknown argument {other:?}")),
             }
@@ -105,6 +108,7 @@ impl Options {
             queues: queues.ok_or("--queues is required")?,
             remove_parent: remove_parent.ok_or("--remove-parent is required")?,
             restore_parent,
+            reset_param,
             summary,
         })
     }
@@ -140,6 +144,7 @@ struct Suite {
     expected: Expected,
     remove_parent: String,
     restore_parent: Option<String>,
+    reset_param: Option<PathBuf>,
     passed: usize,
     failed: Vec<&'static str>,
 }
@@ -204,6 +209,7 @@ fn main() -> ExitCode {
         expected: Expected::new(&opts),
         remove_parent: opts.remove_parent.clone(),
         restore_parent: opts.restore_parent.clone(),
+        reset_param: opts.reset_param.clone(),
         passed: 0,
         failed: Vec::new(),
     };
@@ -244,6 +250,12 @@ fn main() -> ExitCode {
         "hisi QM ring round trip past the depth (phase flip), both wait modes",
         check_ring,
     );
+    if suite.reset_param.is_some() {
+        suite.run(
+            "device reset: TX/RX status words stop the ring, restart resumes",
+            check_reset_words,
+        );
+    }
     suite.run("forked child cannot use the parent's queue", check_fork);
     suite.run(
         "compression on a device without shared memory: clear error",
@@ -897,6 +909,51 @@ fn fill_ring(qm: &mut QmQueue, first_slot: u16) -> Check {
         "in flight after the batch: {}",
         qm.in_flight()
     );
+    Ok(())
+}
+
+/// The parent driver announces a reset through the DUS status words (abi.md
+/// §3.3): the SDK must stop consuming (RX) and submitting (TX), and carry on
+/// after the reset is over and the queue restarted.
+fn check_reset_words(s: &Suite) -> Check {
+    let param = s.reset_param.as_deref().ok_or("no --reset-param")?;
+    let set = |on: bool| std::fs::write(param, if on { "1" } else { "0" });
+    let dev = s.device()?;
+    let mut qm = s.qm(&dev, WaitMode::Sleep)?;
+    let slot = round_trips(&mut qm, 0, 2, 0)?;
+    qm.submit(&sqe_pattern(2)).ctx("submit")?;
+    // Let the device complete it, then announce the reset.
+    let ready = qm.queue().wait(Some(COMPLETION_TIMEOUT)).ctx("poll(2)")?;
+    ensure!(ready, "no completion event");
+    set(true).ctx("set reset")?;
+    let result = (|| -> Check {
+        match qm.poll() {
+            Err(
+                e @ QmError::DeviceResetting {
+                    word: "RX",
+                    value: 1,
+                    ..
+                },
+            ) => {
+                ensure!(e.is_device_failure(), "RX reset is not a device failure")
+            }
+            other => return Err(format!("poll during reset: {other:?}, expected RX reset")),
+        }
+        match qm.submit(&sqe_pattern(3)) {
+            Err(QmError::DeviceResetting {
+                word: "TX",
+                value: 1,
+                ..
+            }) => {}
+            other => return Err(format!("submit during reset: {other:?}, expected TX reset")),
+        }
+        Ok(())
+    })();
+    set(false).ctx("clear reset")?;
+    result?;
+    ensure!(slot == 2, "slot {slot}");
+    qm.restart().ctx("restart after reset")?;
+    round_trips(&mut qm, 4, 3, 0)?;
     Ok(())
 }
 

@@ -24,7 +24,8 @@ ls /sys/class/uacce
 # these commands, while it holds queues open, and loads it again afterwards.
 /uacce-conformance --depth @DEPTH@ --queues 2 --summary /tmp/summary \
     --remove-parent "rmmod mock_hisi_qm" \
-    --restore-parent "insmod /mock_hisi_qm.ko depth=@DEPTH@ queues=2"
+    --restore-parent "insmod /mock_hisi_qm.ko depth=@DEPTH@ queues=2" \
+    --reset-param /sys/module/mock_hisi_qm/parameters/reset
 rc=$?
 summary=$(cat /tmp/summary 2>/dev/null)
 if [ "$rc" -eq 0 ] && [ -n "$summary" ]; then

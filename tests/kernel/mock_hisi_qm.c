@@ -18,6 +18,8 @@
  *  - the SET_QP_CTX and SET_QP_INFO ioctls of the hisi_qm driver;
  *  - poll() readiness computed like hisi_qm: a kernel-side shadow CQ head that
  *    walks the phase bits.
+ *  - a writable "reset" module parameter that raises the TX/RX status words
+ *    the way hisi_qm announces a device reset.
  *
  * The "hardware" is a kernel thread. The MMIO and DUS regions are ordinary
  * kernel pages mapped into the process with remap_pfn_range(). The thread
@@ -41,6 +43,7 @@
 #include <linux/kthread.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/mutex.h>
 #include <linux/platform_device.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
@@ -67,6 +70,10 @@ MODULE_PARM_DESC(depth, "SQ and CQ depth (2..1024, default 1024 as on QM v2)");
 static unsigned int queues = 2;
 module_param(queues, uint, 0444);
 MODULE_PARM_DESC(queues, "number of queues of the function (1..16, default 2)");
+
+/* Serialises the "reset" parameter against module init and exit. */
+static DEFINE_MUTEX(mock_lock);
+static bool reset;
 
 struct mock_qp {
 	/* Protects everything below against the device thread. */
@@ -99,6 +106,47 @@ struct mock_dev {
 };
 
 static struct mock_dev *mock;
+
+/*
+ * Writing 1 to /sys/module/mock_hisi_qm/parameters/reset plays a device
+ * reset as hisi_qm announces it to userspace (abi.md §3.3): TX status word = 1
+ * (stop submitting), then RX status word = 1 (stop consuming), in every
+ * queue's DUS. Writing 0 clears both.
+ */
+static int mock_set_reset(const char *val, const struct kernel_param *kp)
+{
+	unsigned int i;
+	bool on;
+	int ret;
+
+	ret = kstrtobool(val, &on);
+	if (ret)
+		return ret;
+	mutex_lock(&mock_lock);
+	reset = on;
+	if (mock) {
+		for (i = 0; i < queues; i++) {
+			struct mock_qp *qp = &mock->qp[i];
+			u32 *tx = qp->dus + mock->dus_size - 4;
+			u32 *rx = qp->dus + mock->dus_size - 8;
+
+			spin_lock(&qp->lock);
+			WRITE_ONCE(*tx, on);
+			wmb();
+			WRITE_ONCE(*rx, on);
+			spin_unlock(&qp->lock);
+		}
+	}
+	mutex_unlock(&mock_lock);
+	return 0;
+}
+
+static const struct kernel_param_ops mock_reset_ops = {
+	.set = mock_set_reset,
+	.get = param_get_bool,
+};
+module_param_cb(reset, &mock_reset_ops, &reset, 0644);
+MODULE_PARM_DESC(reset, "1: announce a device reset in every queue's TX/RX status words; 0: clear them");
 
 static void *mock_cq(struct mock_qp *qp)
 {
@@ -241,6 +289,7 @@ static int mock_get_queue(struct uacce_device *uacce, unsigned long arg,
 
 static void mock_put_queue(struct uacce_queue *q)
 {
+	struct mock_dev *md = q->uacce->priv;
 	struct mock_qp *qp = q->priv;
 
 	spin_lock(&qp->lock);
@@ -248,10 +297,10 @@ static void mock_put_queue(struct uacce_queue *q)
 	qp->uq = NULL;
 	spin_unlock(&qp->lock);
 
-	spin_lock(&mock->alloc_lock);
+	spin_lock(&md->alloc_lock);
 	qp->in_use = false;
-	mock->used--;
-	spin_unlock(&mock->alloc_lock);
+	md->used--;
+	spin_unlock(&md->alloc_lock);
 }
 
 static int mock_start_queue(struct uacce_queue *q)
@@ -300,6 +349,7 @@ static int mock_is_q_updated(struct uacce_queue *q)
 static int mock_mmap(struct uacce_queue *q, struct vm_area_struct *vma,
 		     struct uacce_qfile_region *qfr)
 {
+	struct mock_dev *md = q->uacce->priv;
 	struct mock_qp *qp = q->priv;
 	size_t sz = vma->vm_end - vma->vm_start;
 	void *mem;
@@ -318,7 +368,7 @@ static int mock_mmap(struct uacce_queue *q, struct vm_area_struct *vma,
 		mem = qp->mmio;
 		break;
 	case UACCE_QFRT_DUS:
-		if (sz != mock->dus_size)
+		if (sz != md->dus_size)
 			return -EINVAL;
 		mem = qp->dus;
 		break;
@@ -440,10 +490,12 @@ static int __init mock_init(void)
 		goto err_uacce;
 	}
 
-	mock = md;
 	ret = uacce_register(md->uacce);
 	if (ret)
 		goto err_thread;
+	mutex_lock(&mock_lock);
+	mock = md;
+	mutex_unlock(&mock_lock);
 
 	pr_info("mock_hisi_qm: %s-%u, flags %u, %u queues of depth %u, dus %zu bytes, mmio %lu bytes\n",
 		MOCK_NAME, md->uacce->dev_id, md->uacce->flags, queues, depth,
@@ -452,7 +504,6 @@ static int __init mock_init(void)
 
 err_thread:
 	kthread_stop(md->thread);
-	mock = NULL;
 err_uacce:
 	uacce_remove(md->uacce);
 err_pdev:
@@ -465,7 +516,12 @@ err_mem:
 
 static void __exit mock_exit(void)
 {
-	struct mock_dev *md = mock;
+	struct mock_dev *md;
+
+	mutex_lock(&mock_lock);
+	md = mock;
+	mock = NULL;
+	mutex_unlock(&mock_lock);
 
 	/*
 	 * uacce_remove() zaps every user mapping and puts every queue, so the
@@ -475,7 +531,6 @@ static void __exit mock_exit(void)
 	kthread_stop(md->thread);
 	platform_device_unregister(md->pdev);
 	mock_free_memory(md);
-	mock = NULL;
 	kfree(md);
 }
 
