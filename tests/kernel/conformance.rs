@@ -9,12 +9,14 @@
 //!
 //! ```text
 //! uacce-conformance --depth N --queues N --remove-parent CMD [--restore-parent CMD]
-//!                   [--summary FILE]
+//!                   [--reset-param FILE] [--summary FILE]
 //! ```
 //!
 //! `CMD` (run with `/bin/sh -c`) must remove the mock parent driver; the
 //! device-removal check runs it near the end, with queues open. The optional
-//! restore command loads the parent again for a last check. Each check prints
+//! restore command loads the parent again for a last check; the optional reset
+//! parameter file (the mock's `reset` module parameter) lets the device-reset
+//! check raise and clear the DUS status words. Each check prints
 //! `ok` or `FAIL` with details; the summary `passed/total` goes to `FILE`, and
 //! the exit status is 0 only if every check passed.
 
@@ -152,7 +154,10 @@ struct Suite {
 impl Suite {
     fn run(&mut self, name: &'static str, check: impl FnOnce(&Suite) -> Check) {
         let start = Instant::now();
-        match check(self) {
+        // A panic fails this check only; the others still run.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(self)))
+            .unwrap_or_else(|_| Err("panicked".to_owned()));
+        match outcome {
             Ok(()) => {
                 self.passed += 1;
                 println!("ok   {name} ({} ms)", start.elapsed().as_millis());
@@ -199,7 +204,7 @@ fn main() -> ExitCode {
             eprintln!("uacce-conformance: {why}");
             eprintln!(
                 "usage: uacce-conformance --depth N --queues N --remove-parent CMD \
-                 [--restore-parent CMD] [--summary FILE]"
+                 [--restore-parent CMD] [--reset-param FILE] [--summary FILE]"
             );
             return ExitCode::from(2);
         }
