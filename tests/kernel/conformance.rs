@@ -838,8 +838,14 @@ fn check_ring(s: &Suite) -> Check {
     let next = round_trips(&mut qm, 3 * d, 3, 0)?;
     ensure!(next == 3 % depth, "slot after restart {next}");
 
-    // poll(2) readiness comes from the driver's is_q_updated: one event for a
-    // new completion, none once the kernel's shadow head has passed it.
+    // poll(2) readiness comes from the driver's is_q_updated, which walks the
+    // CQ with the kernel's own shadow head (abi.md §2.6): it may still be
+    // behind on completions the SDK reaped without sleeping, and reports
+    // those first. Once it has caught up (a zero-timeout poll), an event
+    // means a new CQE, and there is exactly one event per new completion.
+    qm.queue()
+        .wait(Some(Duration::ZERO))
+        .ctx("poll(2) to catch the shadow head up")?;
     let tag = qm.submit(&sqe_pattern(7)).ctx("submit for poll(2)")?;
     let ready = qm
         .queue()
@@ -858,6 +864,26 @@ fn check_ring(s: &Suite) -> Check {
     ensure!(!again, "poll(2) reported an event twice for one completion");
 
     fill_ring(&mut qm, (next + 1) % depth)
+}
+
+/// Waits until CQ entry `index` carries `phase`, without consuming it: the
+/// entry is watched through the SDK's bounds-checked DUS accessor (a
+/// ZIP-sized SQ precedes the CQ; the phase is bit 0 of the CQE's `w7` at 14).
+fn wait_for_cqe(qm: &QmQueue, index: usize, phase: u16) -> Check {
+    let (depth, _) = qm.depths();
+    let w7 = QM_SQE_SIZE_ZIP_SEC * usize::from(depth) + index * 16 + 14;
+    let deadline = Instant::now() + COMPLETION_TIMEOUT;
+    loop {
+        let dus = qm.queue().dus().ctx("dus")?;
+        if dus.read::<u16>(w7).ctx("read CQE")? & 1 == phase {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "CQE {index} did not reach phase {phase} in {COMPLETION_TIMEOUT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// Fills the ring to capacity (one slot stays empty), checks that one more
@@ -888,19 +914,8 @@ fn fill_ring(qm: &mut QmQueue, first_slot: u16) -> Check {
     } else {
         1
     };
-    let w7 = QM_SQE_SIZE_ZIP_SEC * usize::from(depth) + last * 16 + 14;
-    let deadline = Instant::now() + COMPLETION_TIMEOUT;
-    loop {
-        let dus = qm.queue().dus().ctx("dus")?;
-        if dus.read::<u16>(w7).ctx("read CQE")? & 1 == last_phase {
-            break;
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "batch of {capacity} not completed in time"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_for_cqe(qm, last, last_phase)
+        .map_err(|e| format!("batch of {capacity} not completed: {e}"))?;
     let mut slot = first_slot;
     for (n, tag) in tags.iter().enumerate() {
         let done = qm
@@ -927,9 +942,8 @@ fn check_reset_words(s: &Suite) -> Check {
     let mut qm = s.qm(&dev, WaitMode::Sleep)?;
     let slot = round_trips(&mut qm, 0, 2, 0)?;
     qm.submit(&sqe_pattern(2)).ctx("submit")?;
-    // Let the device complete it, then announce the reset.
-    let ready = qm.queue().wait(Some(COMPLETION_TIMEOUT)).ctx("poll(2)")?;
-    ensure!(ready, "no completion event");
+    // Let the device complete it (CQE 2, first pass), then announce the reset.
+    wait_for_cqe(&qm, 2, 1)?;
     set(true).ctx("set reset")?;
     let result = (|| -> Check {
         match qm.poll() {

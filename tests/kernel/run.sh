@@ -204,7 +204,7 @@ set +e
 timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 "${ACCEL_ARGS[@]}" \
     -m 512 -smp 2 -nographic -no-reboot -net none \
     -kernel "$VMLINUZ" -initrd "$INITRD" \
-    -append "console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init" \
+    -append "console=ttyS0 panic=-1 oops=panic panic_on_warn=1 slub_debug=FZP loglevel=5 rdinit=/init" \
     </dev/null >"$GUEST_LOG" 2>&1
 QEMU_RC=$?
 set -e
@@ -218,6 +218,11 @@ RESULT=$(tr -d '\r' <"$GUEST_LOG" | grep -a '^UACCE-CONFORMANCE: ' | tail -n1 ||
 log "guest boot+test: ${BOOT_TIME} s; total: $(elapsed "$T0") s; qemu exit $QEMU_RC"
 if [ "$QEMU_RC" -eq 124 ] || [ "$QEMU_RC" -eq 137 ]; then
     die "guest timed out after ${TIMEOUT}s"
+fi
+# slub_debug reports heap corruption without oopsing; any kernel BUG report
+# or stack trace fails the run even if the program passed.
+if tr -d '\r' <"$GUEST_LOG" | grep -aE '^\[ *[0-9.]+\] (BUG|WARNING|INFO: |Call Trace)' >&2; then
+    die "the guest kernel reported a bug (see above); result was: ${RESULT:-none}"
 fi
 case "$RESULT" in
 "UACCE-CONFORMANCE: PASS"*) log "$RESULT"; exit 0 ;;
