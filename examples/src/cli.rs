@@ -101,7 +101,10 @@ pub enum CliError {
 impl CliError {
     /// An I/O error with what was being done.
     pub fn io(what: impl Into<String>, source: std::io::Error) -> CliError {
-        CliError::Io { what: what.into(), source }
+        CliError::Io {
+            what: what.into(),
+            source,
+        }
     }
 }
 
@@ -115,13 +118,18 @@ pub fn device_choice(global: &Global) -> Result<DeviceChoice, CliError> {
         }));
     }
     if let Some(name) = &global.device {
-        let scan = uacce::discovery::scan_default()?;
-        let dev = scan.devices.into_iter().find(|d| &d.name == name).ok_or_else(|| {
-            CliError::Usage(format!(
-                "no device named {name} under {} (see `uacce list`)",
-                uacce::discovery::default_root().display()
-            ))
-        })?;
+        let scan = uacce::discovery::scan_default()
+            .map_err(|e| CliError::Usage(format!("no device named {name}: {e}")))?;
+        let dev = scan
+            .devices
+            .into_iter()
+            .find(|d| &d.name == name)
+            .ok_or_else(|| {
+                CliError::Usage(format!(
+                    "no device named {name} under {} (see `uacce list`)",
+                    uacce::discovery::default_root().display()
+                ))
+            })?;
         return Ok(DeviceChoice::Device(Box::new(dev)));
     }
     Ok(DeviceChoice::Auto)

@@ -13,7 +13,8 @@ pub fn open_input(path: Option<&Path>) -> Result<(Box<dyn Read>, Option<u64>), C
     match path {
         None => Ok((Box::new(io::stdin().lock()), None)),
         Some(p) => {
-            let f = File::open(p).map_err(|e| CliError::io(format!("cannot open {}", p.display()), e))?;
+            let f = File::open(p)
+                .map_err(|e| CliError::io(format!("cannot open {}", p.display()), e))?;
             let len = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
             Ok((Box::new(f), len))
         }
@@ -43,7 +44,10 @@ impl Output {
                         "compressed data not written to a terminal; use -o FILE or redirect".into(),
                     ));
                 }
-                Ok(Output::Stdout(BufWriter::with_capacity(1 << 20, io::stdout())))
+                Ok(Output::Stdout(BufWriter::with_capacity(
+                    1 << 20,
+                    io::stdout(),
+                )))
             }
             Some(p) => {
                 let dir = match p.parent() {
@@ -53,8 +57,13 @@ impl Output {
                 let tmp = tempfile::Builder::new()
                     .prefix(".uacce-partial-")
                     .tempfile_in(dir)
-                    .map_err(|e| CliError::io(format!("cannot create a file in {}", dir.display()), e))?;
-                Ok(Output::File { tmp: BufWriter::with_capacity(1 << 20, tmp), target: p.to_path_buf() })
+                    .map_err(|e| {
+                        CliError::io(format!("cannot create a file in {}", dir.display()), e)
+                    })?;
+                Ok(Output::File {
+                    tmp: BufWriter::with_capacity(1 << 20, tmp),
+                    target: p.to_path_buf(),
+                })
             }
         }
     }
@@ -62,11 +71,19 @@ impl Output {
     /// Makes the output final: flushes, and renames a file into place.
     pub fn commit(self) -> Result<(), CliError> {
         match self {
-            Output::Stdout(mut w) => w.flush().map_err(|e| CliError::io("cannot write to standard output", e)),
+            Output::Stdout(mut w) => w
+                .flush()
+                .map_err(|e| CliError::io("cannot write to standard output", e)),
             Output::File { tmp, target } => {
-                let tmp = tmp.into_inner().map_err(|e| CliError::io("cannot write the output", e.into_error()))?;
-                tmp.as_file().sync_all().map_err(|e| CliError::io("cannot write the output", e))?;
-                tmp.persist(&target).map_err(|e| CliError::io(format!("cannot create {}", target.display()), e.error))?;
+                let tmp = tmp
+                    .into_inner()
+                    .map_err(|e| CliError::io("cannot write the output", e.into_error()))?;
+                tmp.as_file()
+                    .sync_all()
+                    .map_err(|e| CliError::io("cannot write the output", e))?;
+                tmp.persist(&target).map_err(|e| {
+                    CliError::io(format!("cannot create {}", target.display()), e.error)
+                })?;
                 Ok(())
             }
         }

@@ -25,7 +25,7 @@ pub fn run(global: &Global, json: bool) -> Result<(), CliError> {
         None => match uacce::discovery::scan_default() {
             Ok(scan) => Some(scan),
             Err(e) => {
-                notes.push(format!("{e}"));
+                notes.push(format!("{e}; showing the built-in emulated device"));
                 None
             }
         },
@@ -56,11 +56,15 @@ pub fn run(global: &Global, json: bool) -> Result<(), CliError> {
         eprintln!("uacce: {note}");
     }
     if json {
-        let text = serde_json::to_string_pretty(&rows).map_err(|e| CliError::Usage(e.to_string()))?;
+        let text =
+            serde_json::to_string_pretty(&rows).map_err(|e| CliError::Usage(e.to_string()))?;
         println!("{text}");
         return Ok(());
     }
-    println!("{:<16} {:<20} {:<8} {:>5} {:>4}  ALGORITHMS", "NAME", "API", "MODE", "FREE", "NODE");
+    println!(
+        "{:<16} {:<20} {:<8} {:>5} {:>4}  ALGORITHMS",
+        "NAME", "API", "MODE", "FREE", "NODE"
+    );
     for r in rows {
         let mut name = r.name.clone();
         if r.emulated {

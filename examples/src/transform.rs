@@ -26,7 +26,10 @@ const STEP: usize = 1 << 20;
 pub fn run(choice: DeviceChoice, t: Transform, dir: Direction) -> Result<(), CliError> {
     let (input, len) = open_input(t.input.as_deref())?;
     let progress = progress_bar(len);
-    let input = CountingReader { inner: input, progress: progress.clone() };
+    let input = CountingReader {
+        inner: input,
+        progress: progress.clone(),
+    };
     let mut out = Output::open(t.output.as_deref(), dir == Direction::Compress)?;
     let level = match t.level {
         Some(l) => Level::new(l).ok_or_else(|| CliError::Usage(format!("level {l} is not 0–9")))?,
@@ -59,7 +62,9 @@ pub fn run(choice: DeviceChoice, t: Transform, dir: Direction) -> Result<(), Cli
 /// Says once on stderr when the built-in emulated device runs the job.
 fn announce(path: ExecPath, device: &str) {
     if path == ExecPath::Emulated {
-        eprintln!("uacce: no accelerator hardware found; using the built-in emulated device {device}");
+        eprintln!(
+            "uacce: no accelerator hardware found; using the built-in emulated device {device}"
+        );
     }
 }
 
@@ -91,8 +96,10 @@ fn progress_bar(len: Option<u64>) -> Option<ProgressBar> {
     }
     let bar = ProgressBar::new(len);
     bar.set_style(
-        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     Some(bar)
 }

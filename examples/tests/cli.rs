@@ -31,7 +31,9 @@ fn stderr(o: &Output) -> String {
 fn gunzip(data: &[u8]) -> Vec<u8> {
     use std::io::Read;
     let mut out = Vec::new();
-    flate2::read::MultiGzDecoder::new(data).read_to_end(&mut out).unwrap();
+    flate2::read::MultiGzDecoder::new(data)
+        .read_to_end(&mut out)
+        .unwrap();
     out
 }
 
@@ -42,15 +44,35 @@ fn compress_a_file_and_say_the_emulator_ran() {
     let data = b"hello uacce, hello accelerator\n".repeat(1000);
     std::fs::write(&input, &data).unwrap();
     let out_path = dir.path().join("in.txt.gz");
-    let o = uacce(&["compress", input.to_str().unwrap(), "-o", out_path.to_str().unwrap()], b"");
+    let o = uacce(
+        &[
+            "compress",
+            input.to_str().unwrap(),
+            "-o",
+            out_path.to_str().unwrap(),
+        ],
+        b"",
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
-    assert_eq!(err.matches("emulated device").count(), 1, "says so once: {err}");
+    assert_eq!(
+        err.matches("emulated device").count(),
+        1,
+        "says so once: {err}"
+    );
     let gz = std::fs::read(&out_path).unwrap();
     assert_eq!(gunzip(&gz), data);
     // and back again
     let back = dir.path().join("back.txt");
-    let o = uacce(&["decompress", out_path.to_str().unwrap(), "-o", back.to_str().unwrap()], b"");
+    let o = uacce(
+        &[
+            "decompress",
+            out_path.to_str().unwrap(),
+            "-o",
+            back.to_str().unwrap(),
+        ],
+        b"",
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(std::fs::read(&back).unwrap(), data);
 }
@@ -82,11 +104,28 @@ fn failures_exit_non_zero_and_leave_no_complete_looking_file() {
     let o = uacce(&["decompress", "-o", target.to_str().unwrap()], &corrupt);
     assert!(!o.status.success());
     let err = stderr(&o);
-    assert_eq!(err.trim().lines().filter(|l| l.starts_with("uacce:") && !l.contains("emulated")).count(), 1, "{err}");
-    assert!(!target.exists(), "a failed run must not leave the output file");
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no partial files left behind");
+    assert_eq!(
+        err.trim()
+            .lines()
+            .filter(|l| l.starts_with("uacce:") && !l.contains("emulated"))
+            .count(),
+        1,
+        "{err}"
+    );
+    assert!(
+        !target.exists(),
+        "a failed run must not leave the output file"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no partial files left behind"
+    );
 
-    let o = uacce(&["decompress", "-o", target.to_str().unwrap()], b"garbage, not gzip");
+    let o = uacce(
+        &["decompress", "-o", target.to_str().unwrap()],
+        b"garbage, not gzip",
+    );
     assert!(!o.status.success());
     assert!(stderr(&o).contains("header"), "{}", stderr(&o));
     assert!(!target.exists());
@@ -107,11 +146,17 @@ fn list_shows_the_emulated_device() {
     let o = uacce(&["list"], b"");
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8(o.stdout).unwrap();
-    assert!(text.contains("(emu)") && text.contains("hisi_qm_v3") && text.contains("gzip"), "{text}");
+    assert!(
+        text.contains("(emu)") && text.contains("hisi_qm_v3") && text.contains("gzip"),
+        "{text}"
+    );
     let o = uacce(&["--emulate=noiommu", "list", "--json"], b"");
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8(o.stdout).unwrap();
-    assert!(text.contains("\"emulated\": true") && text.contains("\"address_mode\": \"noiommu\""), "{text}");
+    assert!(
+        text.contains("\"emulated\": true") && text.contains("\"address_mode\": \"noiommu\""),
+        "{text}"
+    );
 }
 
 /// Peak resident memory of finished children, in KiB.
@@ -130,7 +175,9 @@ fn a_100_mib_stream_stays_in_bounded_memory() {
     let input = dir.path().join("big.bin");
     {
         let mut f = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
-        let block: Vec<u8> = (0..1 << 20).map(|i: u32| (i.wrapping_mul(2654435761) >> 24) as u8 & 0x3f).collect();
+        let block: Vec<u8> = (0..1 << 20)
+            .map(|i: u32| (i.wrapping_mul(2654435761) >> 24) as u8 & 0x3f)
+            .collect();
         for i in 0..100u8 {
             let mut b = block.clone();
             b[0] = i;
@@ -139,7 +186,14 @@ fn a_100_mib_stream_stays_in_bounded_memory() {
     }
     let gz = dir.path().join("big.bin.gz");
     let status = Command::new(env!("CARGO_BIN_EXE_uacce"))
-        .args(["compress", "-l", "1", input.to_str().unwrap(), "-o", gz.to_str().unwrap()])
+        .args([
+            "compress",
+            "-l",
+            "1",
+            input.to_str().unwrap(),
+            "-o",
+            gz.to_str().unwrap(),
+        ])
         .env("UACCE_SYSFS_ROOT", "/nonexistent-uacce-class")
         .stderr(Stdio::null())
         .status()
@@ -147,7 +201,12 @@ fn a_100_mib_stream_stays_in_bounded_memory() {
     assert!(status.success());
     let back = dir.path().join("back.bin");
     let status = Command::new(env!("CARGO_BIN_EXE_uacce"))
-        .args(["decompress", gz.to_str().unwrap(), "-o", back.to_str().unwrap()])
+        .args([
+            "decompress",
+            gz.to_str().unwrap(),
+            "-o",
+            back.to_str().unwrap(),
+        ])
         .env("UACCE_SYSFS_ROOT", "/nonexistent-uacce-class")
         .stderr(Stdio::null())
         .status()
@@ -156,7 +215,10 @@ fn a_100_mib_stream_stays_in_bounded_memory() {
     assert_eq!(std::fs::metadata(&back).unwrap().len(), 100 << 20);
     assert!(same_file(&input, &back));
     let rss = children_max_rss_kib();
-    assert!(rss < 80 * 1024, "peak RSS {rss} KiB for a 100 MiB stream: memory is not bounded");
+    assert!(
+        rss < 80 * 1024,
+        "peak RSS {rss} KiB for a 100 MiB stream: memory is not bounded"
+    );
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {

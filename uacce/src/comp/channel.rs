@@ -9,8 +9,8 @@ use crate::device::DeviceInfo;
 use crate::dma::{AddressSpace, DmaBuf, DmaConfig};
 use crate::hisi::qm::{QmConfig, QmError, QmQueue};
 use crate::hisi::zip::{
-    Direction, MAX_REQUEST_INPUT, STREAM_CTX_OFFSET, STREAM_CTX_SIZE, SqeFormat, StreamState, ZipAlg, ZipRequest,
-    ZipResult,
+    Direction, MAX_REQUEST_INPUT, STREAM_CTX_OFFSET, STREAM_CTX_SIZE, SqeFormat, StreamState,
+    ZipAlg, ZipRequest, ZipResult,
 };
 use crate::queue::Queue;
 
@@ -39,7 +39,11 @@ pub(crate) struct ZipChannel {
 
 impl ZipChannel {
     /// Opens a queue of `direction` on `dev` for `alg` and sets it up.
-    pub fn open(dev: &DeviceInfo, alg: ZipAlg, direction: Direction) -> Result<ZipChannel, CompressError> {
+    pub fn open(
+        dev: &DeviceInfo,
+        alg: ZipAlg,
+        direction: Direction,
+    ) -> Result<ZipChannel, CompressError> {
         let unsupported = || CompressError::Unsupported {
             device: dev.name.clone(),
             algorithm: alg.algorithm_name(),
@@ -53,17 +57,39 @@ impl ZipChannel {
         let mut queue = Queue::open(dev)?;
         let space = AddressSpace::new(&mut queue, &DmaConfig::default())?;
         let ctx = space.try_alloc_buf(STREAM_CTX_SIZE)?;
-        let qm = QmQueue::new(queue, QmConfig::new(direction.qc_type(), format.tag_offset()))?;
+        let qm = QmQueue::new(
+            queue,
+            QmConfig::new(direction.qc_type(), format.tag_offset()),
+        )?;
         // Zero-copy memory takes requests up to the hardware limit; bounced
         // memory one pool block at a time.
         let limits = if space.is_sva() {
-            Limits { input: 1 << 20, output: 1 << 20 }
+            Limits {
+                input: 1 << 20,
+                output: 1 << 20,
+            }
         } else {
             let block = space.chunk_limit();
-            Limits { input: block.min(MAX_REQUEST_INPUT), output: block }
+            Limits {
+                input: block.min(MAX_REQUEST_INPUT),
+                output: block,
+            }
         };
-        let path = if dev.is_emulated() { ExecPath::Emulated } else { ExecPath::Hardware };
-        Ok(ZipChannel { qm, space, format, ctx, limits, timeout: DEFAULT_TIMEOUT, path, device: dev.name.clone() })
+        let path = if dev.is_emulated() {
+            ExecPath::Emulated
+        } else {
+            ExecPath::Hardware
+        };
+        Ok(ZipChannel {
+            qm,
+            space,
+            format,
+            ctx,
+            limits,
+            timeout: DEFAULT_TIMEOUT,
+            path,
+            device: dev.name.clone(),
+        })
     }
 
     pub fn limits(&self) -> Limits {
@@ -82,19 +108,18 @@ impl ZipChannel {
         self.timeout = timeout;
     }
 
-    /// Whether the address space shares process memory (no bounce copies).
-    pub fn is_zero_copy(&self) -> bool {
-        self.space.is_sva()
-    }
-
     /// A fresh stream state whose hardware context lives in this channel's
     /// context buffer.
     pub fn new_stream(&mut self) -> Result<StreamState, CompressError> {
         self.ctx.fill(0, STREAM_CTX_SIZE, 0)?;
-        let ctx = self.ctx.dma_addr().checked_add(STREAM_CTX_OFFSET).ok_or(CompressError::Qm(QmError::Geometry {
-            device: self.device.clone(),
-            detail: "stream context address overflows".into(),
-        }))?;
+        let ctx = self
+            .ctx
+            .dma_addr()
+            .checked_add(STREAM_CTX_OFFSET)
+            .ok_or(CompressError::Qm(QmError::Geometry {
+                device: self.device.clone(),
+                detail: "stream context address overflows".into(),
+            }))?;
         Ok(StreamState::new(ctx))
     }
 
@@ -110,7 +135,11 @@ impl ZipChannel {
     ) -> Result<ZipResult, CompressError> {
         let capacity = out.len();
         let dst = self.space.stage_output(out)?;
-        let src = if input.is_empty() { None } else { Some(self.space.stage_input(input)?) };
+        let src = if input.is_empty() {
+            None
+        } else {
+            Some(self.space.stage_input(input)?)
+        };
         // A zero-length source still needs a valid address: use the
         // destination's, as UADK does (abi.md §5 limits).
         let src_addr = src.as_ref().map_or(dst.dma_addr(), |s| s.dma_addr());
@@ -129,7 +158,10 @@ impl ZipChannel {
                 let produced = (result.produced as usize).min(capacity);
                 dst.finish(produced)?;
                 drop(src);
-                Ok(ZipResult { produced: produced as u32, ..result })
+                Ok(ZipResult {
+                    produced: produced as u32,
+                    ..result
+                })
             }
             Err(e) => {
                 // The device may still touch these buffers: never reuse them.

@@ -20,14 +20,19 @@ pub(crate) struct DeflateCore {
     state: Option<StreamState>,
     out: Vec<u8>,
     header_done: bool,
-    finished: bool,
 }
 
 impl DeflateCore {
     pub fn open(dev: &DeviceInfo, format: Format) -> Result<DeflateCore, CompressError> {
         let chan = ZipChannel::open(dev, format.zip_alg(), Direction::Compress)?;
         let out = vec![0u8; chan.limits().output];
-        Ok(DeflateCore { chan, format, state: None, out, header_done: false, finished: false })
+        Ok(DeflateCore {
+            chan,
+            format,
+            state: None,
+            out,
+            header_done: false,
+        })
     }
 
     pub fn channel(&self) -> &ZipChannel {
@@ -47,7 +52,6 @@ impl DeflateCore {
     pub fn reset(&mut self) {
         self.state = None;
         self.header_done = false;
-        self.finished = false;
     }
 
     /// Compresses `input` in one block-mode request when it fits one request
@@ -58,16 +62,20 @@ impl DeflateCore {
         input: &[u8],
         sink: &mut dyn FnMut(&[u8]) -> Result<(), CompressError>,
     ) -> Result<bool, CompressError> {
-        if self.header_done || input.len() > self.chunk() || compress_bound(input.len()) > self.out.len() {
+        if self.header_done
+            || input.len() > self.chunk()
+            || compress_bound(input.len()) > self.out.len()
+        {
             return Ok(false);
         }
-        let r = self.chan.run(self.format.zip_alg(), input, &mut self.out, None)?;
+        let r = self
+            .chan
+            .run(self.format.zip_alg(), input, &mut self.out, None)?;
         match r.outcome() {
             Outcome::Done if r.consumed as usize == input.len() => {
                 sink(header::header(self.format))?;
                 sink(&self.out[..r.produced as usize])?;
                 self.header_done = true;
-                self.finished = true;
                 Ok(true)
             }
             Outcome::Done | Outcome::OutputFull => Ok(false),
@@ -76,7 +84,11 @@ impl DeflateCore {
     }
 
     fn device_error(&self, status: u8) -> CompressError {
-        CompressError::Device { device: self.chan.device().to_owned(), format: self.format, status }
+        CompressError::Device {
+            device: self.chan.device().to_owned(),
+            format: self.format,
+            status,
+        }
     }
 
     /// Feeds `input` to the stream; `last` finishes it (the device then writes
@@ -104,7 +116,12 @@ impl DeflateCore {
                 break;
             }
             state.last = final_request;
-            let r = self.chan.run(self.format.zip_alg(), &rest[..n], &mut self.out, Some(state))?;
+            let r = self.chan.run(
+                self.format.zip_alg(),
+                &rest[..n],
+                &mut self.out,
+                Some(state),
+            )?;
             let consumed = (r.consumed as usize).min(n);
             match r.outcome() {
                 Outcome::Done | Outcome::OutputFull => {}
@@ -119,15 +136,10 @@ impl DeflateCore {
                 return Err(self.device_error(r.status));
             }
             if !full && final_request && rest.is_empty() {
-                self.finished = true;
                 break;
             }
         }
         self.state = Some(state);
         Ok(())
-    }
-
-    pub fn is_finished(&self) -> bool {
-        self.finished
     }
 }

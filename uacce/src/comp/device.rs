@@ -51,17 +51,27 @@ impl DeviceChoice {
     pub fn candidates(&self, algorithm: &'static str) -> Result<Vec<DeviceInfo>, CompressError> {
         match self {
             DeviceChoice::Device(dev) => Ok(vec![(**dev).clone()]),
-            DeviceChoice::Emulated(mode) => Ok(builtin(*mode)?.iter().filter(|d| d.supports(algorithm)).cloned().collect()),
+            DeviceChoice::Emulated(mode) => Ok(builtin(*mode)?
+                .iter()
+                .filter(|d| d.supports(algorithm))
+                .cloned()
+                .collect()),
             DeviceChoice::Auto => {
                 if let Ok(scan) = discovery::scan_default() {
                     let picked: Vec<DeviceInfo> =
-                        discovery::select_for_current_thread(&scan.devices, algorithm).into_iter().cloned().collect();
+                        discovery::select_for_current_thread(&scan.devices, algorithm)
+                            .into_iter()
+                            .cloned()
+                            .collect();
                     if !picked.is_empty() {
                         return Ok(picked);
                     }
                 }
-                let emulated: Vec<DeviceInfo> =
-                    builtin(EmuAddressMode::Sva)?.iter().filter(|d| d.supports(algorithm)).cloned().collect();
+                let emulated: Vec<DeviceInfo> = builtin(EmuAddressMode::Sva)?
+                    .iter()
+                    .filter(|d| d.supports(algorithm))
+                    .cloned()
+                    .collect();
                 if emulated.is_empty() {
                     return Err(CompressError::NoDevice { algorithm });
                 }
@@ -84,8 +94,8 @@ impl DeviceChoice {
 /// one ZIP v3 device (zlib, gzip, deflate) with as many engine workers as the
 /// machine has cores.
 fn builtin(mode: EmuAddressMode) -> Result<&'static [DeviceInfo], CompressError> {
-    static EMULATORS: [OnceLock<Result<(Emulator, Vec<DeviceInfo>), String>>; 3] =
-        [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    type Started = OnceLock<Result<(Emulator, Vec<DeviceInfo>), String>>;
+    static EMULATORS: [Started; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
     let slot = match mode {
         EmuAddressMode::Sva => &EMULATORS[0],
         EmuAddressMode::Iommu => &EMULATORS[1],
@@ -93,7 +103,10 @@ fn builtin(mode: EmuAddressMode) -> Result<&'static [DeviceInfo], CompressError>
     };
     let made = slot.get_or_init(|| {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let config = DeviceConfig::zip_v3().with_address_mode(mode).with_queues(64).with_workers(workers);
+        let config = DeviceConfig::zip_v3()
+            .with_address_mode(mode)
+            .with_queues(64)
+            .with_workers(workers);
         let emu = Emulator::new(config).map_err(|e| e.to_string())?;
         let devices = emu.devices().map_err(|e| e.to_string())?;
         Ok((emu, devices))

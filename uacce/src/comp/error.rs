@@ -55,7 +55,9 @@ pub enum CompressError {
         source: HeaderError,
     },
     /// The compressed data is corrupt (the device rejected it).
-    #[error("corrupt {format} data: the device reported status {status:#04x} at compressed offset {offset}")]
+    #[error(
+        "corrupt {format} data: the device reported status {status:#04x} at compressed offset {offset}"
+    )]
     Corrupt {
         /// The format.
         format: Format,
@@ -73,7 +75,9 @@ pub enum CompressError {
         offset: u64,
     },
     /// The compressed data ended before the stream did.
-    #[error("truncated {format} data: input ended after {offset} bytes, before the end of the stream")]
+    #[error(
+        "truncated {format} data: input ended after {offset} bytes, before the end of the stream"
+    )]
     Truncated {
         /// The format.
         format: Format,
@@ -119,7 +123,9 @@ impl From<CompressError> for io::Error {
             | CompressError::Corrupt { .. }
             | CompressError::Checksum { .. }
             | CompressError::Truncated { .. }
-            | CompressError::TrailingGarbage { .. } => io::Error::new(io::ErrorKind::InvalidData, e),
+            | CompressError::TrailingGarbage { .. } => {
+                io::Error::new(io::ErrorKind::InvalidData, e)
+            }
             other => io::Error::other(other),
         }
     }

@@ -110,7 +110,9 @@ pub fn parse_gzip(buf: &[u8]) -> Result<Parsed<GzipHeader>, HeaderError> {
             return Err(HeaderError::GzipMagic(m0, m1));
         }
     }
-    let Some(fixed) = p.take(10) else { return Ok(Parsed::NeedMore) };
+    let Some(fixed) = p.take(10) else {
+        return Ok(Parsed::NeedMore);
+    };
     if fixed[2] != 8 {
         return Err(HeaderError::GzipMethod(fixed[2]));
     }
@@ -126,22 +128,32 @@ pub fn parse_gzip(buf: &[u8]) -> Result<Parsed<GzipHeader>, HeaderError> {
         ..GzipHeader::default()
     };
     if flg & FEXTRA != 0 {
-        let Some(xlen) = p.take(2) else { return Ok(Parsed::NeedMore) };
+        let Some(xlen) = p.take(2) else {
+            return Ok(Parsed::NeedMore);
+        };
         let xlen = usize::from(u16::from_le_bytes([xlen[0], xlen[1]]));
-        let Some(extra) = p.take(xlen) else { return Ok(Parsed::NeedMore) };
+        let Some(extra) = p.take(xlen) else {
+            return Ok(Parsed::NeedMore);
+        };
         header.extra = Some(extra.to_vec());
     }
     if flg & FNAME != 0 {
-        let Some(name) = p.take_zero_terminated() else { return Ok(Parsed::NeedMore) };
+        let Some(name) = p.take_zero_terminated() else {
+            return Ok(Parsed::NeedMore);
+        };
         header.name = Some(name.to_vec());
     }
     if flg & FCOMMENT != 0 {
-        let Some(comment) = p.take_zero_terminated() else { return Ok(Parsed::NeedMore) };
+        let Some(comment) = p.take_zero_terminated() else {
+            return Ok(Parsed::NeedMore);
+        };
         header.comment = Some(comment.to_vec());
     }
     if flg & FHCRC != 0 {
         let covered = p.pos;
-        let Some(crc) = p.take(2) else { return Ok(Parsed::NeedMore) };
+        let Some(crc) = p.take(2) else {
+            return Ok(Parsed::NeedMore);
+        };
         let stored = u16::from_le_bytes([crc[0], crc[1]]);
         let computed = (crc32fast::hash(&buf[..covered]) & 0xffff) as u16;
         if stored != computed {
@@ -157,22 +169,38 @@ pub fn parse_zlib(buf: &[u8]) -> Result<Parsed<()>, HeaderError> {
     let (Some(&cmf), Some(&flg)) = (buf.first(), buf.get(1)) else {
         if let Some(&cmf) = buf.first() {
             if cmf & 0x0f != 8 {
-                return Err(HeaderError::Zlib(cmf, 0, "compression method is not 8 (deflate)"));
+                return Err(HeaderError::Zlib(
+                    cmf,
+                    0,
+                    "compression method is not 8 (deflate)",
+                ));
             }
         }
         return Ok(Parsed::NeedMore);
     };
     if cmf & 0x0f != 8 {
-        return Err(HeaderError::Zlib(cmf, flg, "compression method is not 8 (deflate)"));
+        return Err(HeaderError::Zlib(
+            cmf,
+            flg,
+            "compression method is not 8 (deflate)",
+        ));
     }
     if cmf >> 4 > 7 {
         return Err(HeaderError::Zlib(cmf, flg, "window larger than 32 KiB"));
     }
     if (u16::from(cmf) << 8 | u16::from(flg)) % 31 != 0 {
-        return Err(HeaderError::Zlib(cmf, flg, "header check bits FCHECK are wrong"));
+        return Err(HeaderError::Zlib(
+            cmf,
+            flg,
+            "header check bits FCHECK are wrong",
+        ));
     }
     if flg & 0x20 != 0 {
-        return Err(HeaderError::Zlib(cmf, flg, "a preset dictionary is required, which is not supported"));
+        return Err(HeaderError::Zlib(
+            cmf,
+            flg,
+            "a preset dictionary is required, which is not supported",
+        ));
     }
     Ok(Parsed::Done { len: 2, header: () })
 }
@@ -205,10 +233,25 @@ mod tests {
 
     #[test]
     fn our_headers_parse() {
-        assert_eq!(parse_gzip(&GZIP_HEADER), Ok(Parsed::Done { len: 10, header: GzipHeader { os: 3, ..Default::default() } }));
-        assert_eq!(parse_zlib(&ZLIB_HEADER), Ok(Parsed::Done { len: 2, header: () }));
+        assert_eq!(
+            parse_gzip(&GZIP_HEADER),
+            Ok(Parsed::Done {
+                len: 10,
+                header: GzipHeader {
+                    os: 3,
+                    ..Default::default()
+                }
+            })
+        );
+        assert_eq!(
+            parse_zlib(&ZLIB_HEADER),
+            Ok(Parsed::Done { len: 2, header: () })
+        );
         assert_eq!(header(Format::Deflate), b"");
-        assert_eq!((trailer_len(Format::Zlib), trailer_len(Format::Gzip)), (4, 8));
+        assert_eq!(
+            (trailer_len(Format::Zlib), trailer_len(Format::Gzip)),
+            (4, 8)
+        );
     }
 
     #[test]
@@ -223,7 +266,9 @@ mod tests {
         gz.write_all(b"payload").unwrap();
         let mut bytes = gz.finish().unwrap();
         // flate2 does not write FHCRC; add it by hand to exercise that path.
-        let Parsed::Done { len, header: h } = parse_gzip(&bytes).unwrap() else { panic!() };
+        let Parsed::Done { len, header: h } = parse_gzip(&bytes).unwrap() else {
+            panic!()
+        };
         assert_eq!(h.name.as_deref(), Some(&b"data.txt"[..]));
         assert_eq!(h.comment.as_deref(), Some(&b"a comment"[..]));
         assert_eq!(h.extra.as_deref(), Some(&[b'A', b'B', 2, 0, 7, 9][..]));
@@ -231,32 +276,70 @@ mod tests {
         bytes[3] |= FHCRC;
         let crc = (crc32fast::hash(&bytes[..len]) & 0xffff) as u16;
         bytes.splice(len..len, crc.to_le_bytes());
-        let Parsed::Done { len: len2, header: h2 } = parse_gzip(&bytes).unwrap() else { panic!() };
+        let Parsed::Done {
+            len: len2,
+            header: h2,
+        } = parse_gzip(&bytes).unwrap()
+        else {
+            panic!()
+        };
         assert_eq!(len2, len + 2);
         assert!(h2.header_crc);
         bytes[len] ^= 1;
-        assert!(matches!(parse_gzip(&bytes), Err(HeaderError::GzipHeaderCrc { .. })));
+        assert!(matches!(
+            parse_gzip(&bytes),
+            Err(HeaderError::GzipHeaderCrc { .. })
+        ));
         // every strict prefix asks for more
         bytes[len] ^= 1;
         for cut in 0..len2 {
-            assert_eq!(parse_gzip(&bytes[..cut]), Ok(Parsed::NeedMore), "cut at {cut}");
+            assert_eq!(
+                parse_gzip(&bytes[..cut]),
+                Ok(Parsed::NeedMore),
+                "cut at {cut}"
+            );
         }
     }
 
     #[test]
     fn bad_headers_are_typed_errors() {
-        assert_eq!(parse_gzip(b"PK\x03\x04"), Err(HeaderError::GzipMagic(b'P', b'K')));
+        assert_eq!(
+            parse_gzip(b"PK\x03\x04"),
+            Err(HeaderError::GzipMagic(b'P', b'K'))
+        );
         assert_eq!(parse_gzip(b"\x1f"), Ok(Parsed::NeedMore));
         assert_eq!(parse_gzip(b"\x00"), Err(HeaderError::GzipMagic(0, 0x8b)));
-        assert_eq!(parse_gzip(&[0x1f, 0x8b, 7, 0, 0, 0, 0, 0, 0, 3]), Err(HeaderError::GzipMethod(7)));
-        assert_eq!(parse_gzip(&[0x1f, 0x8b, 8, 0x20, 0, 0, 0, 0, 0, 3]), Err(HeaderError::GzipReservedFlags(0x20)));
-        assert!(matches!(parse_zlib(&[0x78, 0x9d]), Err(HeaderError::Zlib(_, _, m)) if m.contains("FCHECK")));
-        assert!(matches!(parse_zlib(&[0x79, 0x9c]), Err(HeaderError::Zlib(..))));
-        assert!(matches!(parse_zlib(&[0x78, 0xbb]), Err(HeaderError::Zlib(_, _, m)) if m.contains("dictionary")));
+        assert_eq!(
+            parse_gzip(&[0x1f, 0x8b, 7, 0, 0, 0, 0, 0, 0, 3]),
+            Err(HeaderError::GzipMethod(7))
+        );
+        assert_eq!(
+            parse_gzip(&[0x1f, 0x8b, 8, 0x20, 0, 0, 0, 0, 0, 3]),
+            Err(HeaderError::GzipReservedFlags(0x20))
+        );
+        assert!(
+            matches!(parse_zlib(&[0x78, 0x9d]), Err(HeaderError::Zlib(_, _, m)) if m.contains("FCHECK"))
+        );
+        assert!(matches!(
+            parse_zlib(&[0x79, 0x9c]),
+            Err(HeaderError::Zlib(..))
+        ));
+        assert!(
+            matches!(parse_zlib(&[0x78, 0xbb]), Err(HeaderError::Zlib(_, _, m)) if m.contains("dictionary"))
+        );
         assert!(matches!(parse_zlib(&[0x1f]), Err(HeaderError::Zlib(..))));
         assert_eq!(parse_zlib(&[0x78]), Ok(Parsed::NeedMore));
-        for (cmf, flg) in [(0x78, 0x01), (0x78, 0x5e), (0x78, 0x9c), (0x78, 0xda), (0x48, 0x0d)] {
-            assert!(matches!(parse_zlib(&[cmf, flg]), Ok(Parsed::Done { len: 2, .. })), "{cmf:x} {flg:x}");
+        for (cmf, flg) in [
+            (0x78, 0x01),
+            (0x78, 0x5e),
+            (0x78, 0x9c),
+            (0x78, 0xda),
+            (0x48, 0x0d),
+        ] {
+            assert!(
+                matches!(parse_zlib(&[cmf, flg]), Ok(Parsed::Done { len: 2, .. })),
+                "{cmf:x} {flg:x}"
+            );
         }
     }
 }

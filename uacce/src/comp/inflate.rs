@@ -53,7 +53,11 @@ impl InflateCore {
     pub fn open(dev: &DeviceInfo, format: Format) -> Result<InflateCore, CompressError> {
         let chan = ZipChannel::open(dev, format.zip_alg(), Direction::Decompress)?;
         let out = vec![0u8; chan.limits().output];
-        let phase = if format == Format::Deflate { Phase::Body } else { Phase::Header };
+        let phase = if format == Format::Deflate {
+            Phase::Body
+        } else {
+            Phase::Header
+        };
         Ok(InflateCore {
             chan,
             format,
@@ -73,9 +77,17 @@ impl InflateCore {
         &self.chan
     }
 
+    pub fn channel_mut(&mut self) -> &mut ZipChannel {
+        &mut self.chan
+    }
+
     /// Starts over for a new compressed stream.
     pub fn reset(&mut self) {
-        self.phase = if self.format == Format::Deflate { Phase::Body } else { Phase::Header };
+        self.phase = if self.format == Format::Deflate {
+            Phase::Body
+        } else {
+            Phase::Header
+        };
         self.pending.clear();
         self.start = 0;
         self.eof = false;
@@ -113,11 +125,17 @@ impl InflateCore {
     }
 
     fn truncated(&self) -> CompressError {
-        CompressError::Truncated { format: self.format, offset: self.offset + self.buffered() as u64 }
+        CompressError::Truncated {
+            format: self.format,
+            offset: self.offset + self.buffered() as u64,
+        }
     }
 
     /// Does one unit of work; output goes to `sink`.
-    pub fn step(&mut self, sink: &mut dyn FnMut(&[u8]) -> Result<(), CompressError>) -> Result<Step, CompressError> {
+    pub fn step(
+        &mut self,
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), CompressError>,
+    ) -> Result<Step, CompressError> {
         match self.phase {
             Phase::Done => {
                 if self.buffered() > 0 {
@@ -131,7 +149,11 @@ impl InflateCore {
             }
             Phase::Between => {
                 if self.buffered() == 0 {
-                    return Ok(if self.eof { Step::Finished } else { Step::NeedInput });
+                    return Ok(if self.eof {
+                        Step::Finished
+                    } else {
+                        Step::NeedInput
+                    });
                 }
                 if self.format == Format::Gzip {
                     // Another member follows (RFC 1952 §2.2).
@@ -161,9 +183,16 @@ impl InflateCore {
         };
         let parsed = parsed.map_err(|source| {
             if self.members > 0 {
-                CompressError::TrailingGarbage { format: self.format, offset: self.offset, len: self.buffered() }
+                CompressError::TrailingGarbage {
+                    format: self.format,
+                    offset: self.offset,
+                    len: self.buffered(),
+                }
             } else {
-                CompressError::Header { format: self.format, source }
+                CompressError::Header {
+                    format: self.format,
+                    source,
+                }
             }
         })?;
         match parsed {
@@ -178,7 +207,10 @@ impl InflateCore {
         }
     }
 
-    fn body_step(&mut self, sink: &mut dyn FnMut(&[u8]) -> Result<(), CompressError>) -> Result<Step, CompressError> {
+    fn body_step(
+        &mut self,
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), CompressError>,
+    ) -> Result<Step, CompressError> {
         let limit = self.chan.limits().input;
         let available = self.buffered();
         if available == 0 && !self.draining {
@@ -194,16 +226,25 @@ impl InflateCore {
         let n = available.min(limit);
         state.last = self.eof && n == available;
         let input = &self.pending[self.start..self.start + n];
-        let r = self.chan.run(self.format.zip_alg(), input, &mut self.out, Some(state))?;
+        let r = self
+            .chan
+            .run(self.format.zip_alg(), input, &mut self.out, Some(state))?;
         let consumed = (r.consumed as usize).min(n);
         let produced = r.produced as usize;
         let outcome = r.outcome();
         match outcome {
             Outcome::ChecksumMismatch => {
-                return Err(CompressError::Checksum { format: self.format, offset: self.offset + consumed as u64 });
+                return Err(CompressError::Checksum {
+                    format: self.format,
+                    offset: self.offset + consumed as u64,
+                });
             }
             Outcome::Error(status) => {
-                return Err(CompressError::Corrupt { format: self.format, status, offset: self.offset + consumed as u64 });
+                return Err(CompressError::Corrupt {
+                    format: self.format,
+                    status,
+                    offset: self.offset + consumed as u64,
+                });
             }
             Outcome::Done | Outcome::OutputFull | Outcome::EndOfStream => {}
         }
@@ -221,7 +262,11 @@ impl InflateCore {
         }
         if consumed == 0 && produced == 0 {
             if self.draining {
-                return Err(CompressError::Corrupt { format: self.format, status: r.status, offset: self.offset });
+                return Err(CompressError::Corrupt {
+                    format: self.format,
+                    status: r.status,
+                    offset: self.offset,
+                });
             }
             // The device needs more input than there is.
             if self.eof {

@@ -12,13 +12,13 @@
 //!   say which [`ExecPath`] ran.
 
 mod channel;
+mod deflate;
 mod device;
 mod error;
 pub mod header;
 mod inflate;
 mod oneshot;
 mod read;
-mod deflate;
 mod write;
 
 pub use device::{DeviceChoice, ExecPath};
@@ -71,7 +71,9 @@ impl std::str::FromStr for Format {
             "deflate" | "raw" => Ok(Format::Deflate),
             "zlib" => Ok(Format::Zlib),
             "gzip" | "gz" => Ok(Format::Gzip),
-            other => Err(format!("unknown format {other:?} (expected gzip, zlib or deflate)")),
+            other => Err(format!(
+                "unknown format {other:?} (expected gzip, zlib or deflate)"
+            )),
         }
     }
 }

@@ -32,7 +32,9 @@ pub(crate) fn open_first<T>(
             Err(e) => return Err(e),
         }
     }
-    Err(last.unwrap_or(CompressError::NoDevice { algorithm: format.algorithm() }))
+    Err(last.unwrap_or(CompressError::NoDevice {
+        algorithm: format.algorithm(),
+    }))
 }
 
 /// A compression engine bound to one queue, for repeated one-shot calls.
@@ -58,7 +60,11 @@ impl Compressor {
     }
 
     /// On the device `choice` names.
-    pub fn with_choice(format: Format, level: Level, choice: &DeviceChoice) -> Result<Compressor, CompressError> {
+    pub fn with_choice(
+        format: Format,
+        level: Level,
+        choice: &DeviceChoice,
+    ) -> Result<Compressor, CompressError> {
         let core = open_first(choice, format, |dev| DeflateCore::open(dev, format))?;
         Ok(Compressor { core, level })
     }
@@ -71,6 +77,13 @@ impl Compressor {
     /// The device's name.
     pub fn device_name(&self) -> &str {
         self.core.channel().device()
+    }
+
+    /// How long one device request may take before it counts as lost
+    /// (default 30 s). A lost request fails the call with a timeout error and
+    /// the queue is restarted, so the compressor stays usable.
+    pub fn set_request_timeout(&mut self, timeout: std::time::Duration) {
+        self.core.channel_mut().set_timeout(timeout);
     }
 
     /// The level asked for (see [`Level`] for what honours it).
@@ -115,7 +128,11 @@ impl Compressor {
         Ok(written)
     }
 
-    fn run(&mut self, data: &[u8], sink: &mut dyn FnMut(&[u8]) -> Result<(), CompressError>) -> Result<(), CompressError> {
+    fn run(
+        &mut self,
+        data: &[u8],
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), CompressError>,
+    ) -> Result<(), CompressError> {
         self.core.reset();
         if self.core.compress_block(data, sink)? {
             return Ok(());
@@ -127,6 +144,7 @@ impl Compressor {
 /// A decompression engine bound to one queue, for repeated one-shot calls.
 pub struct Decompressor {
     core: InflateCore,
+    format: Format,
 }
 
 impl std::fmt::Debug for Decompressor {
@@ -145,9 +163,12 @@ impl Decompressor {
     }
 
     /// On the device `choice` names.
-    pub fn with_choice(format: Format, choice: &DeviceChoice) -> Result<Decompressor, CompressError> {
+    pub fn with_choice(
+        format: Format,
+        choice: &DeviceChoice,
+    ) -> Result<Decompressor, CompressError> {
         let core = open_first(choice, format, |dev| InflateCore::open(dev, format))?;
-        Ok(Decompressor { core })
+        Ok(Decompressor { core, format })
     }
 
     /// Where the requests run.
@@ -160,6 +181,12 @@ impl Decompressor {
         self.core.channel().device()
     }
 
+    /// How long one device request may take before it counts as lost
+    /// (default 30 s); see [`Compressor::set_request_timeout`].
+    pub fn set_request_timeout(&mut self, timeout: std::time::Duration) {
+        self.core.channel_mut().set_timeout(timeout);
+    }
+
     /// Decompresses the whole of `data` (every gzip member) into a new `Vec`.
     pub fn decompress(&mut self, data: &[u8]) -> Result<Vec<u8>, CompressError> {
         let mut out = Vec::with_capacity(data.len().saturating_mul(3));
@@ -169,7 +196,11 @@ impl Decompressor {
 
     /// Appends the decompressed form of `data` to `out`. On error `out` is
     /// left as it was.
-    pub fn decompress_to_vec(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), CompressError> {
+    pub fn decompress_to_vec(
+        &mut self,
+        data: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), CompressError> {
         let keep = out.len();
         let result = self.run(data, &mut |bytes| {
             out.extend_from_slice(bytes);
@@ -197,7 +228,11 @@ impl Decompressor {
         Ok(written)
     }
 
-    fn run(&mut self, data: &[u8], sink: &mut dyn FnMut(&[u8]) -> Result<(), CompressError>) -> Result<(), CompressError> {
+    fn run(
+        &mut self,
+        data: &[u8],
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), CompressError>,
+    ) -> Result<(), CompressError> {
         self.core.reset();
         self.core.feed(data);
         self.core.finish_input();
@@ -206,12 +241,13 @@ impl Decompressor {
                 Step::Progress => {}
                 Step::Finished => return Ok(()),
                 // With all input fed, needing more means it was cut short.
-                Step::NeedInput => unreachable_need_input()?,
+                Step::NeedInput => {
+                    return Err(CompressError::Truncated {
+                        format: self.format,
+                        offset: data.len() as u64,
+                    });
+                }
             }
         }
     }
-}
-
-fn unreachable_need_input() -> Result<(), CompressError> {
-    Err(CompressError::Io(std::io::Error::other("decompressor asked for input after the end of input")))
 }

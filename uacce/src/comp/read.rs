@@ -40,9 +40,20 @@ impl<R: Read> Decoder<R> {
     }
 
     /// A decoder on the device `choice` names.
-    pub fn with_choice(inner: R, format: Format, choice: &DeviceChoice) -> Result<Decoder<R>, CompressError> {
+    pub fn with_choice(
+        inner: R,
+        format: Format,
+        choice: &DeviceChoice,
+    ) -> Result<Decoder<R>, CompressError> {
         let core = open_first(choice, format, |dev| InflateCore::open(dev, format))?;
-        Ok(Decoder { core, inner, out: Vec::new(), pos: 0, finished: false, buf: vec![0; READ_CHUNK] })
+        Ok(Decoder {
+            core,
+            inner,
+            out: Vec::new(),
+            pos: 0,
+            finished: false,
+            buf: vec![0; READ_CHUNK],
+        })
     }
 
     /// Where the requests run.

@@ -36,10 +36,20 @@ impl<W: Write> Encoder<W> {
     }
 
     /// An encoder on the device `choice` names.
-    pub fn with_choice(inner: W, format: Format, level: Level, choice: &DeviceChoice) -> Result<Encoder<W>, CompressError> {
+    pub fn with_choice(
+        inner: W,
+        format: Format,
+        level: Level,
+        choice: &DeviceChoice,
+    ) -> Result<Encoder<W>, CompressError> {
         let core = open_first(choice, format, |dev| DeflateCore::open(dev, format))?;
         let pending = Vec::with_capacity(core.chunk());
-        Ok(Encoder { core, inner: Some(inner), pending, level })
+        Ok(Encoder {
+            core,
+            inner: Some(inner),
+            pending,
+            level,
+        })
     }
 
     /// Where the requests run.
@@ -64,7 +74,9 @@ impl<W: Write> Encoder<W> {
 
     fn send(&mut self, last: bool) -> Result<(), CompressError> {
         let Some(inner) = self.inner.as_mut() else {
-            return Err(CompressError::Io(io::Error::other("encoder already finished")));
+            return Err(CompressError::Io(io::Error::other(
+                "encoder already finished",
+            )));
         };
         let mut sink = |bytes: &[u8]| inner.write_all(bytes).map_err(CompressError::Io);
         self.core.push(&self.pending, last, &mut sink)?;
@@ -75,7 +87,10 @@ impl<W: Write> Encoder<W> {
     /// Compresses what is left, writes the trailer, flushes, and returns the writer.
     pub fn finish(mut self) -> Result<W, CompressError> {
         self.send(true)?;
-        let mut inner = self.inner.take().ok_or_else(|| io::Error::other("encoder already finished"))?;
+        let mut inner = self
+            .inner
+            .take()
+            .ok_or_else(|| io::Error::other("encoder already finished"))?;
         inner.flush()?;
         Ok(inner)
     }

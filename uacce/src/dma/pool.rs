@@ -174,9 +174,23 @@ pub(crate) enum Prepare {
     Overwrite(usize),
 }
 
+/// Keeps a pool alive on behalf of the blocks taken through it.
+///
+/// A block must keep its pool's memory mapped, so it owns a reference count.
+/// Were that the pool's own `Arc`, every allocate and free from every thread
+/// would write one shared counter, and that cache line would be the one point
+/// of contention between threads (measured: it more than doubled the time of
+/// an allocate/free pair with two threads). Instead each hot slot has a
+/// keeper, a separate allocation with its own counter on its own line, and a
+/// thread's blocks count on the keeper of its home slot.
+#[repr(align(128))]
+struct Keeper {
+    pool: Arc<PoolInner>,
+}
+
 /// One block, owned by one holder; returns to the pool when dropped.
 pub(crate) struct Block {
-    pool: Arc<PoolInner>,
+    keeper: Arc<Keeper>,
     index: u32,
     /// Bytes from the start that may hold data when the block is returned.
     dirty: usize,
@@ -184,15 +198,15 @@ pub(crate) struct Block {
 
 impl Block {
     pub(crate) fn offset(&self) -> usize {
-        self.pool.offsets[self.index as usize]
+        self.keeper.pool.offsets[self.index as usize]
     }
 
     pub(crate) fn dma_addr(&self) -> DmaAddr {
-        self.pool.dmas[self.index as usize]
+        self.keeper.pool.dmas[self.index as usize]
     }
 
     pub(crate) fn mem(&self) -> &SharedMemory {
-        self.pool.backing.mem()
+        self.keeper.pool.backing.mem()
     }
 
     /// Virtual address of the first byte.
@@ -203,11 +217,11 @@ impl Block {
     /// Records that the first `n` bytes may now hold data (from software or
     /// from the device).
     pub(crate) fn mark_dirty(&mut self, n: usize) {
-        self.dirty = self.dirty.max(n.min(self.pool.block_size));
+        self.dirty = self.dirty.max(n.min(self.keeper.pool.block_size));
     }
 
     pub(crate) fn belongs_to(&self, pool: &BlockPool) -> bool {
-        Arc::ptr_eq(&self.pool, &pool.inner)
+        Arc::ptr_eq(&self.keeper.pool, &pool.inner)
     }
 
     /// Never returns the block to the pool, for when the device may still
@@ -220,7 +234,7 @@ impl Block {
     fn prepare(&mut self, how: Prepare) -> Result<(), DmaError> {
         let keep = match how {
             Prepare::Zeroed => 0,
-            Prepare::Overwrite(n) => n.min(self.pool.block_size),
+            Prepare::Overwrite(n) => n.min(self.keeper.pool.block_size),
         };
         if self.dirty > keep {
             self.mem()
@@ -238,7 +252,7 @@ impl Drop for Block {
             index: self.index,
             dirty: self.dirty as u32,
         };
-        self.pool.release(slot);
+        self.keeper.pool.release(slot);
     }
 }
 
@@ -256,6 +270,8 @@ impl std::fmt::Debug for Block {
 #[derive(Clone)]
 pub struct BlockPool {
     inner: Arc<PoolInner>,
+    /// One keeper per hot slot (see [`Keeper`]).
+    keepers: Arc<[Arc<Keeper>; HOT]>,
 }
 
 impl std::fmt::Debug for BlockPool {
@@ -317,22 +333,26 @@ impl BlockPool {
         for index in 0..offsets.len() as u32 {
             let _ = free.push(Slot { index, dirty });
         }
-        Ok(BlockPool {
-            inner: Arc::new(PoolInner {
-                backing,
-                block_size,
-                offsets: offsets.into(),
-                dmas: dmas.into(),
-                hot: [const { HotSlot(AtomicU64::new(NO_SLOT)) }; HOT],
-                free,
-                waiting: Waiting {
-                    waiters: AtomicUsize::new(0),
-                    lock: Mutex::new(()),
-                    freed: Condvar::new(),
-                },
-                skipped,
-            }),
-        })
+        let inner = Arc::new(PoolInner {
+            backing,
+            block_size,
+            offsets: offsets.into(),
+            dmas: dmas.into(),
+            hot: [const { HotSlot(AtomicU64::new(NO_SLOT)) }; HOT],
+            free,
+            waiting: Waiting {
+                waiters: AtomicUsize::new(0),
+                lock: Mutex::new(()),
+                freed: Condvar::new(),
+            },
+            skipped,
+        });
+        let keepers = Arc::new(std::array::from_fn(|_| {
+            Arc::new(Keeper {
+                pool: inner.clone(),
+            })
+        }));
+        Ok(BlockPool { inner, keepers })
     }
 
     /// Size of every block in bytes: the largest [`DmaBuf`] and the largest
@@ -391,7 +411,7 @@ impl BlockPool {
 
     fn block(&self, slot: Slot, how: Prepare) -> Result<Block, DmaError> {
         let mut block = Block {
-            pool: self.inner.clone(),
+            keeper: self.keepers[home_slot()].clone(),
             index: slot.index,
             dirty: slot.dirty as usize,
         };

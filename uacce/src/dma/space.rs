@@ -234,7 +234,9 @@ impl AddressSpace {
         self.pool.alloc(len, timeout)
     }
 
-    pub(crate) fn is_sva(&self) -> bool {
+    /// Whether the device sees process virtual addresses (SVA): every buffer
+    /// is then staged zero copy, with no size limit from the pool.
+    pub fn is_sva(&self) -> bool {
         matches!(self.translation, Translation::Sva)
     }
 

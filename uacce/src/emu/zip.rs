@@ -177,22 +177,60 @@ pub(crate) fn execute(sqe: &Sqe, env: &Env<'_>) -> SqeResult {
     if in_len > MAX_INPUT {
         return SqeResult::error(status::BAD_LENGTH);
     }
-    let mut input = vec![0u8; in_len as usize];
-    if env.dma.read(sqe.source_addr(), &mut input).is_err() {
-        return SqeResult::error(status::DMA_FAULT);
-    }
     let avail_in_sqe = sqe.dest_avail_out();
     let avail = avail_in_sqe.min(MAX_OUTPUT) as usize;
-    if env.dma.check_writable(sqe.dest_addr(), avail).is_err() {
+    // The engine's staging memory is reused across requests (like on-chip
+    // buffers): allocating and zeroing up to 8 MiB per request would cost more
+    // than compressing a small one.
+    SCRATCH.with(|cell| {
+        let mut scratch = cell.borrow_mut();
+        let (input, out) = &mut *scratch;
+        grow(input, in_len as usize);
+        grow(out, avail);
+        run_with(
+            sqe,
+            env,
+            alg,
+            window_bits,
+            &mut input[..in_len as usize],
+            &mut out[..avail],
+            avail_in_sqe,
+        )
+    })
+}
+
+thread_local! {
+    static SCRATCH: RefCell<(Vec<u8>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+fn grow(buf: &mut Vec<u8>, len: usize) {
+    if buf.len() < len {
+        buf.resize(len, 0);
+    }
+}
+
+fn run_with(
+    sqe: &Sqe,
+    env: &Env<'_>,
+    alg: Alg,
+    window_bits: u8,
+    input: &mut [u8],
+    out: &mut [u8],
+    avail_in_sqe: u32,
+) -> SqeResult {
+    if env.dma.read(sqe.source_addr(), input).is_err() {
         return SqeResult::error(status::DMA_FAULT);
     }
-    let mut out = vec![0u8; avail];
+    if env.dma.check_writable(sqe.dest_addr(), out.len()).is_err() {
+        return SqeResult::error(status::DMA_FAULT);
+    }
+    let input: &[u8] = input;
     let mut result = if sqe.stream_mode() {
-        stream(sqe, env, alg, window_bits, &input, &mut out)
+        stream(sqe, env, alg, window_bits, input, out)
     } else {
         match env.direction {
-            Direction::Compress => compress_block(alg, window_bits, &input, &mut out),
-            Direction::Decompress => decompress_block(alg, &input, &mut out),
+            Direction::Compress => compress_block(alg, window_bits, input, out),
+            Direction::Decompress => decompress_block(alg, input, out),
         }
     };
     let produced = result.produced as usize;

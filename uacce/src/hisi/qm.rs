@@ -21,8 +21,8 @@
 use std::time::{Duration, Instant};
 
 use uacce_sys::hisi_qm::{
-    QM_CQE_SIZE, QM_DOORBELL_CMD_CQ, QM_DOORBELL_CMD_SQ, QM_DOORBELL_OFFSET_V1, QM_DOORBELL_OFFSET_V2,
-    QM_Q_DEPTH_DEFAULT, cqe, doorbell_v1, doorbell_v2, dus_status,
+    QM_CQE_SIZE, QM_DOORBELL_CMD_CQ, QM_DOORBELL_CMD_SQ, QM_DOORBELL_OFFSET_V1,
+    QM_DOORBELL_OFFSET_V2, QM_Q_DEPTH_DEFAULT, cqe, doorbell_v1, doorbell_v2, dus_status,
 };
 
 use crate::barrier;
@@ -59,7 +59,12 @@ pub struct QmConfig {
 impl QmConfig {
     /// A ZIP or SEC queue of algorithm type `qc_type` with the tag at `tag_offset`.
     pub fn new(qc_type: u16, tag_offset: usize) -> QmConfig {
-        QmConfig { qc_type, tag_offset, fallback_sqe_size: MAX_SQE_SIZE, wait_mode: WaitMode::Sleep }
+        QmConfig {
+            qc_type,
+            tag_offset,
+            fallback_sqe_size: MAX_SQE_SIZE,
+            wait_mode: WaitMode::Sleep,
+        }
     }
 }
 
@@ -105,7 +110,9 @@ pub enum QmError {
         sqe_size: usize,
     },
     /// The TX or RX status word says the device is stopping for a reset.
-    #[error("{device}: device reset in progress ({word} status word is {value}); retry on another queue")]
+    #[error(
+        "{device}: device reset in progress ({word} status word is {value}); retry on another queue"
+    )]
     DeviceResetting {
         /// Device name.
         device: String,
@@ -148,7 +155,10 @@ pub enum QmError {
 
 impl QmError {
     fn region(device: &str, source: RegionError) -> QmError {
-        QmError::Queue(QueueError::Region { device: device.to_owned(), source })
+        QmError::Queue(QueueError::Region {
+            device: device.to_owned(),
+            source,
+        })
     }
 
     /// Whether the device is gone or resetting, so the request belongs on
@@ -156,7 +166,9 @@ impl QmError {
     pub fn is_device_failure(&self) -> bool {
         match self {
             QmError::Queue(q) => q.is_device_removed(),
-            QmError::DeviceResetting { .. } | QmError::BadCompletion { .. } | QmError::TagMismatch { .. } => true,
+            QmError::DeviceResetting { .. }
+            | QmError::BadCompletion { .. }
+            | QmError::TagMismatch { .. } => true,
             _ => false,
         }
     }
@@ -175,7 +187,10 @@ pub struct Completion {
 
 impl std::fmt::Debug for Completion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Completion").field("slot", &self.slot).field("tag", &self.tag).finish_non_exhaustive()
+        f.debug_struct("Completion")
+            .field("slot", &self.slot)
+            .field("tag", &self.tag)
+            .finish_non_exhaustive()
     }
 }
 
@@ -234,14 +249,21 @@ impl QmQueue {
     /// kernel lacks it), checks that the rings fit the regions, then `START_Q`.
     pub fn new(mut queue: Queue, config: QmConfig) -> Result<QmQueue, QmError> {
         let device = queue.device().name.clone();
-        let hw = queue.device().hw_version().ok_or_else(|| QmError::NotHisi {
-            device: device.clone(),
-            api: queue.device().api.as_str().to_owned(),
-        })?;
+        let hw = queue
+            .device()
+            .hw_version()
+            .ok_or_else(|| QmError::NotHisi {
+                device: device.clone(),
+                api: queue.device().api.as_str().to_owned(),
+            })?;
         let qn = queue.set_qp_ctx(config.qc_type)?;
         let (sqe_size, sq_depth, cq_depth) = match queue.set_qp_info()? {
             Some(info) => (info.sqe_size as usize, info.sq_depth, info.cq_depth),
-            None => (config.fallback_sqe_size, QM_Q_DEPTH_DEFAULT, QM_Q_DEPTH_DEFAULT),
+            None => (
+                config.fallback_sqe_size,
+                QM_Q_DEPTH_DEFAULT,
+                QM_Q_DEPTH_DEFAULT,
+            ),
         };
         let geo = Self::geometry(&queue, hw, sqe_size, sq_depth, cq_depth, config.tag_offset)?;
         queue.start()?;
@@ -272,15 +294,24 @@ impl QmQueue {
         tag_offset: usize,
     ) -> Result<Geometry, QmError> {
         let device = &queue.device().name;
-        let bad = |detail: String| QmError::Geometry { device: device.clone(), detail };
+        let bad = |detail: String| QmError::Geometry {
+            device: device.clone(),
+            detail,
+        };
         if sqe_size == 0 || sqe_size > MAX_SQE_SIZE {
-            return Err(bad(format!("SQE size {sqe_size} (this driver handles 1..={MAX_SQE_SIZE})")));
+            return Err(bad(format!(
+                "SQE size {sqe_size} (this driver handles 1..={MAX_SQE_SIZE})"
+            )));
         }
         if sq_depth < 2 || cq_depth < 2 {
-            return Err(bad(format!("ring depths SQ {sq_depth} / CQ {cq_depth} (need at least 2)")));
+            return Err(bad(format!(
+                "ring depths SQ {sq_depth} / CQ {cq_depth} (need at least 2)"
+            )));
         }
         if tag_offset + 4 > sqe_size {
-            return Err(bad(format!("tag at {tag_offset} outside a {sqe_size}-byte SQE")));
+            return Err(bad(format!(
+                "tag at {tag_offset} outside a {sqe_size}-byte SQE"
+            )));
         }
         let dus = queue.dus()?.len();
         let cq_base = sqe_size * usize::from(sq_depth);
@@ -292,10 +323,16 @@ impl QmQueue {
             )));
         }
         let v1 = hw == HwVersion::V1;
-        let doorbell = if v1 { QM_DOORBELL_OFFSET_V1 } else { QM_DOORBELL_OFFSET_V2 };
+        let doorbell = if v1 {
+            QM_DOORBELL_OFFSET_V1
+        } else {
+            QM_DOORBELL_OFFSET_V2
+        };
         let mmio = queue.mmio()?.len();
         if doorbell + 8 > mmio {
-            return Err(bad(format!("doorbell at {doorbell:#x} outside the {mmio:#x}-byte MMIO region")));
+            return Err(bad(format!(
+                "doorbell at {doorbell:#x} outside the {mmio:#x}-byte MMIO region"
+            )));
         }
         Ok(Geometry {
             sqe_size,
@@ -378,15 +415,23 @@ impl QmQueue {
     pub fn submit(&mut self, sqe: &[u8]) -> Result<u32, QmError> {
         let sqe_size = self.geo.sqe_size;
         if sqe.len() != sqe_size {
-            return Err(QmError::SqeSize { device: self.device().to_owned(), len: sqe.len(), sqe_size });
+            return Err(QmError::SqeSize {
+                device: self.device().to_owned(),
+                len: sqe.len(),
+                sqe_size,
+            });
         }
         if self.in_flight >= self.capacity() {
-            return Err(QmError::Full { device: self.device().to_owned(), capacity: self.capacity() });
+            return Err(QmError::Full {
+                device: self.device().to_owned(),
+                capacity: self.capacity(),
+            });
         }
         let tag = self.next_tag;
         let mut slot_bytes = [0u8; MAX_SQE_SIZE];
         slot_bytes[..sqe_size].copy_from_slice(sqe);
-        slot_bytes[self.config.tag_offset..self.config.tag_offset + 4].copy_from_slice(&tag.to_le_bytes());
+        slot_bytes[self.config.tag_offset..self.config.tag_offset + 4]
+            .copy_from_slice(&tag.to_le_bytes());
 
         let dus = self.queue.dus()?;
         let mmio = self.queue.mmio()?;
@@ -394,15 +439,26 @@ impl QmQueue {
         let device = &self.queue.device().name;
         dus.write_bytes(usize::from(slot) * sqe_size, &slot_bytes[..sqe_size])
             .map_err(|e| QmError::region(device, e))?;
-        let tx = dus.read::<u32>(self.geo.tx_word).map_err(|e| QmError::region(device, e))?;
+        let tx = dus
+            .read::<u32>(self.geo.tx_word)
+            .map_err(|e| QmError::region(device, e))?;
         if tx == 1 {
-            return Err(QmError::DeviceResetting { device: device.clone(), word: "TX", value: tx });
+            return Err(QmError::DeviceResetting {
+                device: device.clone(),
+                word: "TX",
+                value: tx,
+            });
         }
-        let new_tail = if slot + 1 == self.geo.sq_depth { 0 } else { slot + 1 };
+        let new_tail = if slot + 1 == self.geo.sq_depth {
+            0
+        } else {
+            slot + 1
+        };
         let db = self.doorbell_value(QM_DOORBELL_CMD_SQ, new_tail, 0);
         // The descriptor must reach memory before the device sees the doorbell.
         barrier::store_barrier();
-        mmio.write_u64(self.geo.doorbell, db).map_err(|e| QmError::region(device, e))?;
+        mmio.write_u64(self.geo.doorbell, db)
+            .map_err(|e| QmError::region(device, e))?;
 
         self.slots[usize::from(slot)] = Some(tag);
         self.sq_tail = new_tail;
@@ -417,15 +473,27 @@ impl QmQueue {
         let dus = self.queue.dus()?;
         let device = &self.queue.device().name;
         let entry = self.geo.cq_base + usize::from(self.cq_head) * QM_CQE_SIZE;
-        let w7 = dus.read::<u16>(entry + cqe::W7).map_err(|e| QmError::region(device, e))?;
+        let w7 = dus
+            .read::<u16>(entry + cqe::W7)
+            .map_err(|e| QmError::region(device, e))?;
         if w7 & cqe::PHASE_BIT != self.phase {
             return Ok(None);
         }
         // Nothing of the CQE or the SQ slot may be read before the phase bit.
         barrier::load_barrier();
-        let slot = dus.read::<u16>(entry + cqe::SQ_HEAD).map_err(|e| QmError::region(device, e))?;
-        let mut done = Completion { slot, tag: 0, sqe: [0; MAX_SQE_SIZE] };
-        let expected = if slot < self.geo.sq_depth { self.slots[usize::from(slot)].take() } else { None };
+        let slot = dus
+            .read::<u16>(entry + cqe::SQ_HEAD)
+            .map_err(|e| QmError::region(device, e))?;
+        let mut done = Completion {
+            slot,
+            tag: 0,
+            sqe: [0; MAX_SQE_SIZE],
+        };
+        let expected = if slot < self.geo.sq_depth {
+            self.slots[usize::from(slot)].take()
+        } else {
+            None
+        };
         if expected.is_some() {
             dus.read_bytes(usize::from(slot) * sqe_size, &mut done.sqe[..sqe_size])
                 .map_err(|e| QmError::region(device, e))?;
@@ -437,25 +505,45 @@ impl QmQueue {
             self.cq_head = 0;
             self.phase ^= 1;
         }
-        let rx = dus.read::<u32>(self.geo.rx_word).map_err(|e| QmError::region(device, e))?;
+        let rx = dus
+            .read::<u32>(self.geo.rx_word)
+            .map_err(|e| QmError::region(device, e))?;
         if rx == 1 {
-            return Err(QmError::DeviceResetting { device: device.clone(), word: "RX", value: rx });
+            return Err(QmError::DeviceResetting {
+                device: device.clone(),
+                word: "RX",
+                value: rx,
+            });
         }
         let priority = u16::from(self.config.wait_mode == WaitMode::Sleep);
         let db = self.doorbell_value(QM_DOORBELL_CMD_CQ, self.cq_head, priority);
         // The slot has been read out before the device may reuse the CQ entry.
         barrier::full_barrier();
         let mmio = self.queue.mmio()?;
-        mmio.write_u64(self.geo.doorbell, db).map_err(|e| QmError::region(device, e))?;
+        mmio.write_u64(self.geo.doorbell, db)
+            .map_err(|e| QmError::region(device, e))?;
 
         let Some(expected) = expected else {
-            return Err(QmError::BadCompletion { device: device.clone(), slot });
+            return Err(QmError::BadCompletion {
+                device: device.clone(),
+                slot,
+            });
         };
         self.in_flight -= 1;
         let off = self.config.tag_offset;
-        let found = u32::from_le_bytes([done.sqe[off], done.sqe[off + 1], done.sqe[off + 2], done.sqe[off + 3]]);
+        let found = u32::from_le_bytes([
+            done.sqe[off],
+            done.sqe[off + 1],
+            done.sqe[off + 2],
+            done.sqe[off + 3],
+        ]);
         if found != expected {
-            return Err(QmError::TagMismatch { device: device.clone(), slot, expected, found });
+            return Err(QmError::TagMismatch {
+                device: device.clone(),
+                slot,
+                expected,
+                found,
+            });
         }
         done.tag = found;
         Ok(Some(done))
@@ -497,8 +585,12 @@ impl QmQueue {
         self.queue.put()?;
         let dus = self.queue.dus()?;
         let device = &self.queue.device().name;
-        dus.fill(self.geo.cq_base, QM_CQE_SIZE * usize::from(self.geo.cq_depth), 0)
-            .map_err(|e| QmError::region(device, e))?;
+        dus.fill(
+            self.geo.cq_base,
+            QM_CQE_SIZE * usize::from(self.geo.cq_depth),
+            0,
+        )
+        .map_err(|e| QmError::region(device, e))?;
         self.queue.start()?;
         self.sq_tail = 0;
         self.cq_head = 0;

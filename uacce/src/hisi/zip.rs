@@ -160,9 +160,15 @@ impl SqeFormat {
     /// The layout hardware `hw` takes: type 0 / dw13 on v1 and v2, type 3 / dw26 after.
     pub fn for_hw(hw: HwVersion) -> SqeFormat {
         if hw <= HwVersion::V2 {
-            SqeFormat { sqe_type: 0, tag_dword: dw::TAG_V2 }
+            SqeFormat {
+                sqe_type: 0,
+                tag_dword: dw::TAG_V2,
+            }
         } else {
-            SqeFormat { sqe_type: 3, tag_dword: dw::TAG_V3 }
+            SqeFormat {
+                sqe_type: 3,
+                tag_dword: dw::TAG_V3,
+            }
         }
     }
 
@@ -197,7 +203,14 @@ pub struct StreamState {
 impl StreamState {
     /// The state of a new stream whose hardware context lives at `ctx`.
     pub fn new(ctx: DmaAddr) -> StreamState {
-        StreamState { ctx, first: true, last: false, ctx_dw: [0; 3], isize: 0, checksum: 0 }
+        StreamState {
+            ctx,
+            first: true,
+            last: false,
+            ctx_dw: [0; 3],
+            isize: 0,
+            checksum: 0,
+        }
     }
 
     /// Carries the context words and running values of `result` into the
@@ -298,7 +311,11 @@ impl ZipResult {
             last_block: dw3 & status::LAST_BLOCK_BIT != 0,
             consumed: done.dword(dw::CONSUMED),
             produced: done.dword(dw::PRODUCED),
-            ctx_dw: [done.dword(dw::CTX_DW0), done.dword(dw::CTX_DW1), done.dword(dw::CTX_DW2)],
+            ctx_dw: [
+                done.dword(dw::CTX_DW0),
+                done.dword(dw::CTX_DW1),
+                done.dword(dw::CTX_DW2),
+            ],
             isize: done.dword(dw::ISIZE),
             checksum: done.dword(dw::CHECKSUM),
         }
@@ -393,22 +410,34 @@ mod tests {
         assert_eq!(word(&s, 22), 0x8000_0040);
 
         let mut sqe = [0u8; MAX_SQE_SIZE];
-        let put = |sqe: &mut [u8; 128], i: usize, v: u32| sqe[i * 4..i * 4 + 4].copy_from_slice(&v.to_le_bytes());
+        let put = |sqe: &mut [u8; 128], i: usize, v: u32| {
+            sqe[i * 4..i * 4 + 4].copy_from_slice(&v.to_le_bytes())
+        };
         put(&mut sqe, 0, 10);
         put(&mut sqe, 1, 7);
         put(&mut sqe, 3, 0x13 | (1 << 8));
         put(&mut sqe, 15, 0xab);
         put(&mut sqe, 30, 10);
         put(&mut sqe, 31, 0xdead_beef);
-        let r = ZipResult::decode(&Completion { slot: 0, tag: 0, sqe });
-        assert_eq!((r.consumed, r.produced, r.status, r.last_block), (10, 7, 0x13, true));
+        let r = ZipResult::decode(&Completion {
+            slot: 0,
+            tag: 0,
+            sqe,
+        });
+        assert_eq!(
+            (r.consumed, r.produced, r.status, r.last_block),
+            (10, 7, 0x13, true)
+        );
         assert_eq!(r.outcome(), Outcome::EndOfStream);
         st.advance(&r);
         st.last = true;
         req.stream = Some(st);
         let s = req.encode(SqeFormat::for_hw(HwVersion::V2));
         assert_eq!(word(&s, 7), (1 << 26) | (1 << 25));
-        assert_eq!((word(&s, 15), word(&s, 30), word(&s, 31)), (0xab, 10, 0xdead_beef));
+        assert_eq!(
+            (word(&s, 15), word(&s, 30), word(&s, 31)),
+            (0xab, 10, 0xdead_beef)
+        );
     }
 
     #[test]
