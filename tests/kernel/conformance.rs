@@ -599,11 +599,9 @@ fn check_comp_no_shared_memory(s: &Suite) -> Check {
             );
             println!("     automatic choice fell back to the built-in emulator");
         }
-        Err(CompressError::Dma(DmaError::NoSharedMemory { device })) => {
-            ensure!(device == dev.name, "automatic choice: error names {device}");
-            println!("     automatic choice refused: no shared memory on {device}");
-        }
-        Err(e) => return Err(format!("automatic choice: {e:?}")),
+        // A flags-0 device cannot move data, so the automatic choice must pass
+        // it over for the built-in emulator rather than fail.
+        Err(e) => return Err(format!("automatic choice did not fall back: {e:?}")),
     }
     ensure!(
         s.available(&dev)? == s.expected.queues,

@@ -3,7 +3,7 @@
 use std::sync::OnceLock;
 
 use super::CompressError;
-use crate::device::DeviceInfo;
+use crate::device::{AddressMode, DeviceInfo};
 use crate::discovery;
 use crate::emu::{DeviceConfig, EmuAddressMode, Emulator};
 
@@ -40,8 +40,9 @@ impl std::fmt::Display for ExecPath {
 #[derive(Debug, Clone, Default)]
 pub enum DeviceChoice {
     /// The nearest usable hardware device that offers the algorithm
-    /// (`UACCE_SYSFS_ROOT` or `/sys/class/uacce`), else the built-in emulated
-    /// device in SVA mode.
+    /// (`UACCE_SYSFS_ROOT` or `/sys/class/uacce`) and can reach process memory
+    /// (SVA, or an openEuler SS region), else the built-in emulated device in
+    /// SVA mode.
     #[default]
     Auto,
     /// This device.
@@ -62,9 +63,12 @@ impl DeviceChoice {
                 .collect()),
             DeviceChoice::Auto => {
                 if let Ok(scan) = discovery::scan_default() {
+                    // A device that can see no process memory (flags 0 on a
+                    // mainline kernel without SVA) cannot move data: skip it.
                     let picked: Vec<DeviceInfo> =
                         discovery::select_for_current_thread(&scan.devices, algorithm)
                             .into_iter()
+                            .filter(|d| d.address_mode != AddressMode::NoSharedMemory)
                             .cloned()
                             .collect();
                     if !picked.is_empty() {

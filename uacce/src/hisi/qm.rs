@@ -54,7 +54,15 @@ pub struct QmConfig {
     pub fallback_sqe_size: usize,
     /// How [`QmQueue::wait`] waits.
     pub wait_mode: WaitMode,
+    /// In [`WaitMode::Sleep`], how long [`QmQueue::wait`] first spins on the
+    /// phase bit before it sleeps in `poll(2)`. A sleep and its wake-up cost
+    /// tens of microseconds of latency, more than a small request takes on the
+    /// device; spinning this long bounds the CPU spent on a large one.
+    pub spin_before_sleep: Duration,
 }
+
+/// Default of [`QmConfig::spin_before_sleep`].
+pub const DEFAULT_SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(50);
 
 impl QmConfig {
     /// A ZIP or SEC queue of algorithm type `qc_type` with the tag at `tag_offset`.
@@ -64,6 +72,7 @@ impl QmConfig {
             tag_offset,
             fallback_sqe_size: MAX_SQE_SIZE,
             wait_mode: WaitMode::Sleep,
+            spin_before_sleep: DEFAULT_SPIN_BEFORE_SLEEP,
         }
     }
 }
@@ -569,10 +578,10 @@ impl QmQueue {
                 });
             }
             match self.config.wait_mode {
-                WaitMode::Sleep => {
+                WaitMode::Sleep if waited >= self.config.spin_before_sleep => {
                     self.queue.wait(Some(timeout - waited))?;
                 }
-                WaitMode::BusyPoll => std::hint::spin_loop(),
+                WaitMode::Sleep | WaitMode::BusyPoll => std::hint::spin_loop(),
             }
         }
     }
