@@ -152,31 +152,12 @@ impl Compressor {
     /// Appends the compressed form of `data` to `out`. On error `out` is left
     /// as it was.
     pub fn compress_to_vec(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), CompressError> {
-        let keep = out.len();
-        let result = self.run(data, &mut |bytes| {
-            out.extend_from_slice(bytes);
-            Ok(())
-        });
-        if result.is_err() {
-            out.truncate(keep);
-        }
-        result
+        append_all(out, |sink| self.run(data, sink))
     }
 
     /// Compresses `data` into `out`, returning the length written.
     pub fn compress_into(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, CompressError> {
-        let capacity = out.len();
-        let mut written = 0;
-        self.run(data, &mut |bytes| {
-            let end = written + bytes.len();
-            if end > capacity {
-                return Err(CompressError::OutputTooSmall { capacity });
-            }
-            out[written..end].copy_from_slice(bytes);
-            written = end;
-            Ok(())
-        })?;
-        Ok(written)
+        fill_slice(out, |sink| self.run(data, sink))
     }
 
     fn run(
@@ -281,15 +262,7 @@ impl Decompressor {
         data: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), CompressError> {
-        let keep = out.len();
-        let result = self.run(data, &mut |bytes| {
-            out.extend_from_slice(bytes);
-            Ok(())
-        });
-        if result.is_err() {
-            out.truncate(keep);
-        }
-        match result {
+        match append_all(out, |sink| self.run(data, sink)) {
             Err(e) if self.falls_back(&e) => {
                 let soft = software_decompress(self.format, data)?;
                 out.extend_from_slice(&soft);
@@ -303,18 +276,8 @@ impl Decompressor {
     /// Decompresses `data` into `out`, returning the length written.
     pub fn decompress_into(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, CompressError> {
         let capacity = out.len();
-        let mut written = 0;
-        let result = self.run(data, &mut |bytes| {
-            let end = written + bytes.len();
-            if end > capacity {
-                return Err(CompressError::OutputTooSmall { capacity });
-            }
-            out[written..end].copy_from_slice(bytes);
-            written = end;
-            Ok(())
-        });
-        match result {
-            Ok(()) => Ok(written),
+        match fill_slice(out, |sink| self.run(data, sink)) {
+            Ok(written) => Ok(written),
             Err(e) if self.falls_back(&e) => {
                 let soft = software_decompress(self.format, data)?;
                 if soft.len() > capacity {
@@ -384,4 +347,44 @@ fn software_decompress(format: Format, data: &[u8]) -> Result<Vec<u8>, CompressE
             });
         }
     }
+}
+
+/// Where a run's output goes, piece by piece.
+type Sink<'a> = dyn FnMut(&[u8]) -> Result<(), CompressError> + 'a;
+
+/// Runs `run` with a sink that appends to `out`; on error `out` is cut back
+/// to what it held, so failed output never looks like a result.
+fn append_all(
+    out: &mut Vec<u8>,
+    run: impl FnOnce(&mut Sink<'_>) -> Result<(), CompressError>,
+) -> Result<(), CompressError> {
+    let keep = out.len();
+    let result = run(&mut |bytes| {
+        out.extend_from_slice(bytes);
+        Ok(())
+    });
+    if result.is_err() {
+        out.truncate(keep);
+    }
+    result
+}
+
+/// Runs `run` with a sink that fills `out` from its start; returns the length
+/// written, or [`CompressError::OutputTooSmall`].
+fn fill_slice(
+    out: &mut [u8],
+    run: impl FnOnce(&mut Sink<'_>) -> Result<(), CompressError>,
+) -> Result<usize, CompressError> {
+    let capacity = out.len();
+    let mut written = 0;
+    run(&mut |bytes| {
+        let end = written + bytes.len();
+        if end > capacity {
+            return Err(CompressError::OutputTooSmall { capacity });
+        }
+        out[written..end].copy_from_slice(bytes);
+        written = end;
+        Ok(())
+    })?;
+    Ok(written)
 }
