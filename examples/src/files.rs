@@ -1,6 +1,8 @@
-//! Input and output streams of the tool. A named output is written to a
-//! temporary file beside it and renamed into place only on success, so a
-//! failed run never leaves a file that looks complete.
+//! Input and output streams of the tool. A named output that is (or will be)
+//! a regular file is written to a temporary file beside it and renamed into
+//! place only on success, so a failed run never leaves a file that looks
+//! complete. Anything else — a device such as `/dev/null`, a FIFO — is written
+//! directly: renaming over it would replace the special file itself.
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
@@ -25,6 +27,8 @@ pub fn open_input(path: Option<&Path>) -> Result<(Box<dyn Read>, Option<u64>), C
 pub enum Output {
     /// Standard output.
     Stdout(BufWriter<io::Stdout>),
+    /// A special file (device, FIFO), written in place.
+    Special(BufWriter<File>),
     /// A temporary file that becomes `target` on [`Output::commit`].
     File {
         /// The temporary file.
@@ -50,6 +54,20 @@ impl Output {
                 )))
             }
             Some(p) => {
+                let p = match std::fs::metadata(p) {
+                    Ok(m) if !m.is_file() => {
+                        let f = std::fs::OpenOptions::new()
+                            .write(true)
+                            .open(p)
+                            .map_err(|e| CliError::io(format!("cannot open {}", p.display()), e))?;
+                        return Ok(Output::Special(BufWriter::with_capacity(1 << 20, f)));
+                    }
+                    // Replace the file a symlink points to, not the link.
+                    Ok(_) => std::fs::canonicalize(p)
+                        .map_err(|e| CliError::io(format!("cannot resolve {}", p.display()), e))?,
+                    Err(_) => p.to_path_buf(),
+                };
+                let p = p.as_path();
                 let dir = match p.parent() {
                     Some(d) if !d.as_os_str().is_empty() => d,
                     _ => Path::new("."),
@@ -74,6 +92,9 @@ impl Output {
             Output::Stdout(mut w) => w
                 .flush()
                 .map_err(|e| CliError::io("cannot write to standard output", e)),
+            Output::Special(mut w) => w
+                .flush()
+                .map_err(|e| CliError::io("cannot write the output", e)),
             Output::File { tmp, target } => {
                 let tmp = tmp
                     .into_inner()
@@ -94,6 +115,7 @@ impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Output::Stdout(w) => w.write(buf),
+            Output::Special(w) => w.write(buf),
             Output::File { tmp, .. } => tmp.write(buf),
         }
     }
@@ -101,6 +123,7 @@ impl Write for Output {
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Output::Stdout(w) => w.flush(),
+            Output::Special(w) => w.flush(),
             Output::File { tmp, .. } => tmp.flush(),
         }
     }

@@ -313,3 +313,72 @@ fn compress_with_independent_members_round_trips() {
     );
     assert!(!refused.status.success());
 }
+
+#[test]
+fn special_files_and_symlinks_are_written_not_replaced() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = b"through a pipe ".repeat(1000);
+
+    // A FIFO (stands in for /dev/null and other devices): renaming a temporary
+    // file over it would replace the special file itself.
+    let fifo = dir.path().join("pipe");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    // Hold the FIFO open for reading and writing, so the tool's open never
+    // blocks and a regression fails instead of hanging; read it afterwards
+    // without blocking.
+    let mut held = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&fifo)
+        .unwrap();
+    let o = uacce(&["compress", "-o", fifo.to_str().unwrap()], &data);
+    assert!(o.status.success(), "{}", stderr(&o));
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: F_SETFL on a descriptor this test owns; no memory is involved.
+        let rc = unsafe { libc::fcntl(held.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+        assert_eq!(rc, 0);
+    }
+    let mut through = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match std::io::Read::read(&mut held, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => through.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(!through.is_empty(), "nothing came through the FIFO");
+    assert_eq!(gunzip(&through), data);
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo(),
+        "the FIFO was replaced"
+    );
+
+    // A symlink: the file it points to gets the output; the link stays.
+    let real = dir.path().join("real.gz");
+    std::fs::write(&real, b"old").unwrap();
+    let link = dir.path().join("link.gz");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let o = uacce(&["compress", "-o", link.to_str().unwrap()], &data);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link was replaced"
+    );
+    assert_eq!(gunzip(&std::fs::read(&real).unwrap()), data);
+}
