@@ -37,18 +37,28 @@ pub(crate) enum DmaSpace {
     Slices(Option<Arc<SsMemory>>),
 }
 
+/// The checks every access shares: `None` for an empty access (it touches
+/// nothing), a fault if `[addr, addr + len)` wraps or does not fit a pointer,
+/// else the address as a process pointer value (used by SVA).
+fn checked_range(addr: u64, len: usize) -> Result<Option<usize>, DmaFault> {
+    let fault = DmaFault { addr, len };
+    if len == 0 {
+        return Ok(None);
+    }
+    addr.checked_add(len as u64).ok_or(fault)?;
+    usize::try_from(addr).map(Some).map_err(|_| fault)
+}
+
 impl DmaSpace {
     /// Reads `buf.len()` bytes at device address `addr`.
     pub fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), DmaFault> {
         let len = buf.len();
         let fault = DmaFault { addr, len };
-        if len == 0 {
+        let Some(base) = checked_range(addr, len)? else {
             return Ok(());
-        }
-        addr.checked_add(len as u64).ok_or(fault)?;
+        };
         match self {
             DmaSpace::Sva => {
-                let base = usize::try_from(addr).map_err(|_| fault)?;
                 let remote = [RemoteIoVec { base, len }];
                 let mut local = [IoSliceMut::new(buf)];
                 match process_vm_readv(Pid::this(), &mut local, &remote) {
@@ -68,13 +78,11 @@ impl DmaSpace {
     pub fn write(&self, addr: u64, data: &[u8]) -> Result<(), DmaFault> {
         let len = data.len();
         let fault = DmaFault { addr, len };
-        if len == 0 {
+        let Some(base) = checked_range(addr, len)? else {
             return Ok(());
-        }
-        addr.checked_add(len as u64).ok_or(fault)?;
+        };
         match self {
             DmaSpace::Sva => {
-                let base = usize::try_from(addr).map_err(|_| fault)?;
                 let remote = [RemoteIoVec { base, len }];
                 let local = [IoSlice::new(data)];
                 match process_vm_writev(Pid::this(), &local, &remote) {
